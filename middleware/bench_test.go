@@ -1,0 +1,105 @@
+package middleware_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gok8s/gok8s/middleware"
+	"github.com/gok8s/gok8s/probes"
+)
+
+// discard is a ResponseWriter that keeps nothing, so that benchmarks count the
+// handler's own allocations and not a recorder's.
+type discard struct {
+	h    http.Header
+	code int
+}
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(code int)        { d.code = code }
+
+func serve(b *testing.B, h http.Handler, target string, want int) {
+	b.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		w.code = 0
+		h.ServeHTTP(w, req)
+	}
+	if w.code != want && !(want == 200 && w.code == 0) {
+		b.Fatalf("status %d, want %d", w.code, want)
+	}
+}
+
+var noop = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+
+// BenchmarkPassThrough compares a request for the app through Probes with the
+// bare app handler; `make bench` prints the ratio.
+func BenchmarkPassThrough(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { serve(b, noop, "/api/notes/42", 200) })
+	b.Run("probes", func(b *testing.B) { serve(b, middleware.Probes(nil)(noop), "/api/notes/42", 200) })
+}
+
+func BenchmarkLivez(b *testing.B) {
+	serve(b, middleware.Probes(nil)(noop), "/livez", 200)
+}
+
+func BenchmarkReadyzCached(b *testing.B) {
+	ready, err := probes.NewReadiness([]probes.Checker{
+		probes.Func("postgres/default", func(context.Context) error { return nil }),
+		probes.Func("memcached/cache:11211", func(context.Context) error { return nil }),
+	}, probes.WithTTL(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ready.MarkStarted()
+	serve(b, middleware.Probes(ready)(noop), "/readyz", 200)
+}
+
+// BenchmarkReadyzFlood sends 1,000 concurrent /readyz requests against one 20 ms
+// check with an empty cache; it reports the check's runs per flood.
+func BenchmarkReadyzFlood(b *testing.B) {
+	const n = 1000
+	var runs atomic.Int64
+	b.ReportAllocs()
+	for b.Loop() {
+		ready, err := probes.NewReadiness([]probes.Checker{probes.Func("slow", func(ctx context.Context) error {
+			runs.Add(1)
+			select {
+			case <-time.After(20 * time.Millisecond):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ready.MarkStarted()
+		h := middleware.Probes(ready)(noop)
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for range n {
+			wg.Go(func() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+				if rec.Code != 200 {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			b.Fatalf("%d of %d requests failed", failed.Load(), n)
+		}
+	}
+	b.ReportMetric(float64(runs.Load())/float64(b.N), "check-runs/op")
+}
