@@ -1,0 +1,222 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/gok8s/gok8s/probes"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/kelseyhightower/envconfig"
+)
+
+// config is the service's configuration, read from the environment by envconfig.
+// `app help` prints it.
+type config struct {
+	HTTPAddr          string        `envconfig:"HTTP_ADDR" default:":8080" desc:"address the HTTP server listens on"`
+	ReadHeaderTimeout time.Duration `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read a request's headers"`
+	ReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"15s" desc:"time to read a whole request"`
+	WriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"15s" desc:"time to write a response"`
+	IdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"60s" desc:"keep-alive time between requests"`
+	MaxBodyBytes      int64         `envconfig:"HTTP_MAX_BODY_BYTES" default:"1048576" desc:"largest request body"`
+
+	DatabaseURL       string       `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)"`
+	ExtraDatabaseURLs databaseURLs `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url"`
+	DatabaseMaxConns  int32        `envconfig:"DATABASE_MAX_CONNS" default:"10" desc:"connections per pool"`
+
+	MemcachedServers []string      `envconfig:"MEMCACHED_SERVERS" default:"localhost:11211" desc:"memcached servers, host:port,host:port"`
+	CacheTTL         time.Duration `envconfig:"CACHE_TTL" default:"5m" desc:"how long a link stays cached (whole seconds)"`
+	CacheTimeout     time.Duration `envconfig:"CACHE_TIMEOUT" default:"200ms" desc:"bound on one memcached call"`
+
+	ProbeTimeout time.Duration `envconfig:"PROBE_TIMEOUT" default:"1s" desc:"bound on one readiness check and on a probe's wait"`
+	ProbeTTL     time.Duration `envconfig:"PROBE_TTL" default:"1s" desc:"how long a readiness check's result is reused"`
+
+	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"5s" desc:"after SIGTERM, how long /readyz answers 503 while the server still serves"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"then, how long in-flight requests have to finish"`
+
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
+}
+
+// configNames returns the names of the environment variables config reads.
+func configNames() []string {
+	t := reflect.TypeFor[config]()
+	names := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		names = append(names, f.Tag.Get("envconfig"))
+	}
+	return names
+}
+
+// databaseURLs is a list of name=url pairs, separated by commas.
+type databaseURLs map[string]string
+
+// Decode implements envconfig.Decoder: URLs hold colons, which envconfig's own
+// map syntax (key:value) cannot take.
+func (d *databaseURLs) Decode(value string) error {
+	m := databaseURLs{}
+	for pair := range strings.SplitSeq(value, ",") {
+		name, url, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok {
+			return errors.New("want name=url")
+		}
+		m[name] = url
+	}
+	*d = m
+	return nil
+}
+
+// loadConfig reads the configuration from the environment. Its error is one
+// line naming the variable and what is wrong with it.
+func loadConfig() (config, error) {
+	var cfg config
+	if err := envconfig.Process("", &cfg); err != nil {
+		if pe, ok := errors.AsType[*envconfig.ParseError](err); ok {
+			return cfg, fmt.Errorf("%s: %q is not a valid %s", pe.KeyName, pe.Value, typeName(pe.TypeName))
+		}
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+func typeName(t string) string {
+	switch t {
+	case "time.Duration":
+		return "duration (like 500ms, 5s or 1m)"
+	case "int32", "int64":
+		return "whole number"
+	case "main.databaseURLs":
+		return "list of name=url pairs"
+	}
+	return t
+}
+
+func (c config) validate() error {
+	var errs []error
+	bad := func(name, msg string) { errs = append(errs, fmt.Errorf("%s: %s", name, msg)) }
+	type duration struct {
+		name string
+		d    time.Duration
+	}
+	for _, t := range []duration{
+		{"HTTP_READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"HTTP_READ_TIMEOUT", c.ReadTimeout},
+		{"HTTP_WRITE_TIMEOUT", c.WriteTimeout}, {"HTTP_IDLE_TIMEOUT", c.IdleTimeout},
+		{"CACHE_TIMEOUT", c.CacheTimeout}, {"PROBE_TIMEOUT", c.ProbeTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+	} {
+		if t.d <= 0 {
+			bad(t.name, "must be more than 0")
+		}
+	}
+	for _, t := range []duration{{"PROBE_TTL", c.ProbeTTL}, {"SHUTDOWN_DELAY", c.ShutdownDelay}} {
+		if t.d < 0 {
+			bad(t.name, "must not be negative")
+		}
+	}
+	if _, err := c.listenPort(); err != nil {
+		bad("HTTP_ADDR", fmt.Sprintf("%q is not host:port", c.HTTPAddr))
+	}
+	if c.CacheTTL < time.Second {
+		bad("CACHE_TTL", "must be at least 1s")
+	}
+	if c.MaxBodyBytes < 1 {
+		bad("HTTP_MAX_BODY_BYTES", "must be at least 1")
+	}
+	if c.DatabaseMaxConns < 1 {
+		bad("DATABASE_MAX_CONNS", "must be at least 1")
+	}
+	if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
+		bad("DATABASE_URL", "does not parse as a PostgreSQL URL")
+	}
+	for name, u := range c.ExtraDatabaseURLs {
+		if name == "" || strings.Contains(name, "/") {
+			bad("EXTRA_DATABASE_URLS", fmt.Sprintf("name %q must be non-empty and without '/'", name))
+		} else if name == "default" {
+			bad("EXTRA_DATABASE_URLS", `the name "default" is DATABASE_URL's`)
+		} else if _, err := pgxpool.ParseConfig(u); err != nil {
+			bad("EXTRA_DATABASE_URLS", fmt.Sprintf("the URL of %q does not parse", name))
+		}
+	}
+	if len(c.MemcachedServers) == 0 {
+		bad("MEMCACHED_SERVERS", "must name at least one server")
+	}
+	seen := map[string]bool{}
+	for _, s := range c.MemcachedServers {
+		switch {
+		case s == "":
+			bad("MEMCACHED_SERVERS", "has an empty entry")
+		case seen[s]:
+			bad("MEMCACHED_SERVERS", fmt.Sprintf("names %q twice", s))
+		}
+		seen[s] = true
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		bad("LOG_LEVEL", err.Error())
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("LOG_FORMAT", fmt.Sprintf("%q is not json or text", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("%q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// newLogger returns the service's logger, writing to w.
+func (c config) newLogger(w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel) // validated
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// attrs returns the configuration for the start-up log line, passwords masked.
+func (c config) attrs() []any {
+	extra := make([]string, 0, len(c.ExtraDatabaseURLs))
+	for name, u := range c.ExtraDatabaseURLs {
+		extra = append(extra, name+":"+maskURL(u))
+	}
+	return []any{
+		"http_addr", c.HTTPAddr, "database_url", maskURL(c.DatabaseURL), "extra_database_urls", extra,
+		"memcached_servers", c.MemcachedServers, "cache_ttl", c.CacheTTL, "probe_timeout", c.ProbeTimeout,
+		"probe_ttl", c.ProbeTTL, "shutdown_delay", c.ShutdownDelay, "shutdown_timeout", c.ShutdownTimeout,
+	}
+}
+
+// maskURL hides the password of a database URL.
+func maskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" { // a keyword/value connection string
+		return probes.Redact(s)
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// listenPort returns the port of HTTP_ADDR, for the healthcheck command.
+func (c config) listenPort() (string, error) {
+	_, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return "", fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	return port, nil
+}

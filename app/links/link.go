@@ -1,0 +1,87 @@
+package links
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// A Link is one short link.
+type Link struct {
+	Slug      string    `json:"slug"`
+	URL       string    `json:"url"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Errors of a [Repository].
+var (
+	ErrNotFound = errors.New("links: not found")
+	ErrConflict = errors.New("links: slug already exists")
+)
+
+// A Repository stores links. [Store] and [Cache] are Repositories.
+type Repository interface {
+	Create(ctx context.Context, slug, url string) (Link, error)
+	Get(ctx context.Context, slug string) (Link, error)
+	List(ctx context.Context, after string, limit int) ([]Link, error)
+	Update(ctx context.Context, slug, url string) (Link, error)
+	Delete(ctx context.Context, slug string) error
+}
+
+// Limits of a link.
+const (
+	MaxURLLength  = 2048
+	MaxSlugLength = 64
+)
+
+var slugPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// reserved are the slugs that name the service's own paths.
+func reserved(slug string) bool {
+	switch slug {
+	case "api", "livez", "healthz", "readyz", "metrics":
+		return true
+	}
+	return false
+}
+
+// ValidateSlug returns an error saying what is wrong with slug, or nil.
+func ValidateSlug(slug string) error {
+	switch {
+	case slug == "":
+		return errors.New("slug is empty")
+	case len(slug) > MaxSlugLength:
+		return fmt.Errorf("slug is longer than %d characters", MaxSlugLength)
+	case !slugPattern.MatchString(slug):
+		return errors.New("slug may hold only letters, digits, '-' and '_'")
+	case reserved(slug):
+		return fmt.Errorf("slug %q is reserved", slug)
+	}
+	return nil
+}
+
+// ValidateURL returns an error saying what is wrong with u, or nil: it must be an
+// absolute http or https URL with a host, of at most MaxURLLength bytes.
+func ValidateURL(u string) error {
+	if u == "" {
+		return errors.New("url is empty")
+	}
+	if len(u) > MaxURLLength {
+		return fmt.Errorf("url is longer than %d bytes", MaxURLLength)
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return errors.New("url does not parse")
+	}
+	if p.Scheme != "http" && p.Scheme != "https" {
+		return errors.New("url must begin with http:// or https://")
+	}
+	if p.Host == "" {
+		return errors.New("url has no host")
+	}
+	return nil
+}

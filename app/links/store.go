@@ -1,0 +1,76 @@
+package links
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is a [Repository] in PostgreSQL, in the table the schema package creates.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+var _ Repository = (*Store)(nil)
+
+// NewStore returns a Store that uses db.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+
+const columns = "slug, url, created_at, updated_at"
+
+func (s *Store) Create(ctx context.Context, slug, url string) (Link, error) {
+	rows, _ := s.db.Query(ctx, "INSERT INTO links (slug, url) VALUES ($1, $2) RETURNING "+columns, slug, url)
+	l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Link])
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "23505" { // unique_violation
+		return Link{}, ErrConflict
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("links: create %q: %w", slug, err)
+	}
+	return l, nil
+}
+
+func (s *Store) Get(ctx context.Context, slug string) (Link, error) {
+	rows, _ := s.db.Query(ctx, "SELECT "+columns+" FROM links WHERE slug = $1", slug)
+	return one(rows, "get", slug)
+}
+
+func (s *Store) List(ctx context.Context, after string, limit int) ([]Link, error) {
+	rows, _ := s.db.Query(ctx, "SELECT "+columns+" FROM links WHERE slug > $1 ORDER BY slug LIMIT $2", after, limit)
+	links, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Link])
+	if err != nil {
+		return nil, fmt.Errorf("links: list: %w", err)
+	}
+	return links, nil
+}
+
+func (s *Store) Update(ctx context.Context, slug, url string) (Link, error) {
+	rows, _ := s.db.Query(ctx, "UPDATE links SET url = $2, updated_at = now() WHERE slug = $1 RETURNING "+columns, slug, url)
+	return one(rows, "update", slug)
+}
+
+func (s *Store) Delete(ctx context.Context, slug string) error {
+	tag, err := s.db.Exec(ctx, "DELETE FROM links WHERE slug = $1", slug)
+	if err != nil {
+		return fmt.Errorf("links: delete %q: %w", slug, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func one(rows pgx.Rows, op, slug string) (Link, error) {
+	l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Link])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Link{}, ErrNotFound
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("links: %s %q: %w", op, slug, err)
+	}
+	return l, nil
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestRunConfigErrors: a bad value exits 2 with one line naming the variable.
+func TestRunConfigErrors(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SHUTDOWN_DELAY": "abc"}, `app: SHUTDOWN_DELAY: "abc" is not a valid duration (like 500ms, 5s or 1m)` + "\n"},
+		{map[string]string{"DATABASE_MAX_CONNS": "ten"}, `app: DATABASE_MAX_CONNS: "ten" is not a valid whole number` + "\n"},
+		{map[string]string{"PROBE_TIMEOUT": "0s"}, "app: PROBE_TIMEOUT: must be more than 0\n"},
+		{map[string]string{"SHUTDOWN_DELAY": "-1s"}, "app: SHUTDOWN_DELAY: must not be negative\n"},
+		{map[string]string{"CACHE_TTL": "500ms"}, "app: CACHE_TTL: must be at least 1s\n"},
+		{map[string]string{"LOG_FORMAT": "xml"}, `app: LOG_FORMAT: "xml" is not json or text` + "\n"},
+		{map[string]string{"LOG_LEVEL": "loud"}, `app: LOG_LEVEL: "loud" is not debug, info, warn or error` + "\n"},
+		{map[string]string{"HTTP_ADDR": "8080"}, `app: HTTP_ADDR: "8080" is not host:port` + "\n"},
+		{map[string]string{"DATABASE_URL": "postgres://u:secret@h:notaport/db"}, "app: DATABASE_URL: does not parse as a PostgreSQL URL\n"},
+		{map[string]string{"EXTRA_DATABASE_URLS": "reports"}, `app: EXTRA_DATABASE_URLS: "reports" is not a valid list of name=url pairs` + "\n"},
+		{map[string]string{"EXTRA_DATABASE_URLS": "default=postgres://h/db"}, `app: EXTRA_DATABASE_URLS: the name "default" is DATABASE_URL's` + "\n"},
+		{map[string]string{"MEMCACHED_SERVERS": "a:1,a:1"}, `app: MEMCACHED_SERVERS: names "a:1" twice` + "\n"},
+		{map[string]string{"LOG_FORMAT": "xml", "LOG_LEVEL": "loud"}, "app: LOG_LEVEL: \"loud\" is not debug, info, warn or error\napp: LOG_FORMAT: \"xml\" is not json or text\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(keys(tt.env), ","), func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), []string{"serve"}, &stdout, &stderr); code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if stderr.String() != tt.want {
+				t.Errorf("stderr %q\nwant   %q", stderr.String(), tt.want)
+			}
+			if strings.Contains(stderr.String(), "secret") {
+				t.Error("stderr shows the password")
+			}
+		})
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestRunCommands(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string // a line the output must hold
+		stderr string
+	}{
+		{[]string{"help"}, 0, "  SHUTDOWN_DELAY", ""},
+		{[]string{"--help"}, 0, "Usage: app", ""},
+		{[]string{"version"}, 0, "dev", ""},
+		{[]string{"frobnicate"}, 2, "", `app: unknown command "frobnicate"; see app help`},
+		{[]string{"healthcheck", "-nope"}, 2, "", "app: healthcheck: flag provided but not defined: -nope"},
+		{[]string{"healthcheck", "-path", "readyz"}, 2, "", `app: healthcheck: -path "readyz" must begin with /`},
+		{[]string{"wait", "extra"}, 2, "", `app: wait: unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, &stdout, &stderr)
+			if code != tt.code || !strings.Contains(stdout.String(), tt.stdout) || !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout.String(), stderr.String(), tt.code, tt.stdout, tt.stderr)
+			}
+		})
+	}
+}
+
+// TestHelpListsEveryVariable: app help shows each variable the config reads.
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	usage(&out)
+	for _, name := range configNames() {
+		if !strings.Contains(out.String(), "  "+name+" ") {
+			t.Errorf("app help does not list %s", name)
+		}
+	}
+	if len(configNames()) < 15 {
+		t.Errorf("only %d variables found", len(configNames()))
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:pw@h:5432/db?sslmode=disable": "postgres://u:xxxxx@h:5432/db?sslmode=disable",
+		"postgres://u@h/db":                         "postgres://u@h/db",
+		"postgres://h/db?password=pw":               "postgres://h/db?password=xxxxx",
+		"host=h password=pw":                        "host=h password=xxxxx",
+	} {
+		if got := maskURL(in); got != want {
+			t.Errorf("maskURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
