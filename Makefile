@@ -7,6 +7,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMG ?= gok8s:dev
 APP_PORT ?= 8080
 TEST_PARALLEL ?= 8
+# Verbose test output without the RUN/PAUSE noise and the passing subtests:
+# the log shows each test that ran, skipped or failed, and what it measured.
+TEST_LOG = grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|    +--- PASS)'
+FUZZTIME ?= 10s
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 
@@ -18,9 +22,14 @@ MEMCACHED_IMAGE ?= memcached:1.6-alpine
 # The image build downloads modules through the same proxy as the host.
 GOPROXY ?= $(shell $(GO) env GOPROXY)
 GOSUMDB ?= $(shell $(GO) env GOSUMDB)
+KIND ?= $(GO) tool -modfile=tools/go.mod kind
+KIND_CLUSTER ?= gok8s
+KIND_IMAGE ?=
+KUBECTL ?= kubectl
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export GO_IMAGE RUNTIME_IMAGE POSTGRES_IMAGE MEMCACHED_IMAGE GOPROXY GOSUMDB VERSION APP_PORT
 export APP_IMAGE = $(IMG)
+export IMG KIND KIND_CLUSTER KIND_IMAGE KUBECTL
 
 ##@ General
 
@@ -50,9 +59,17 @@ dev: ## Run the app from source against DATABASE_URL and MEMCACHED_SERVERS.
 	$(GO) run ./app
 
 .PHONY: test
-test: ## Run go vet and every test with the race detector (the e2e suites need Docker).
+test: ## Run go vet and every test with -race: unit, e2e (Docker) and manifest (envtest) tests.
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -parallel $(TEST_PARALLEL) ./...
+	cd k8s && $(GO) vet ./...
+	$(GO) test -race -count=1 -parallel $(TEST_PARALLEL) -v ./... | $(TEST_LOG)
+	cd k8s && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s) on top of its corpus in testdata/.
+	$(GO) test -run '^$$' -fuzz '^FuzzProbes$$' -fuzztime $(FUZZTIME) ./middleware
+	$(GO) test -run '^$$' -fuzz '^FuzzCreate$$' -fuzztime $(FUZZTIME) ./app/links
+	$(GO) test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) ./app
 
 .PHONY: bench
 bench: ## Run the benchmarks and print the middleware's pass-through overhead.
@@ -72,3 +89,21 @@ build: ## Build the app binary into bin/app.
 docker-build: ## Build the app image $(IMG).
 	docker build -t $(IMG) --build-arg GO_IMAGE=$(GO_IMAGE) --build-arg RUNTIME_IMAGE=$(RUNTIME_IMAGE) \
 		--build-arg GOPROXY=$(GOPROXY) --build-arg GOSUMDB=$(GOSUMDB) --build-arg VERSION=$(VERSION) .
+
+##@ Deployment
+
+.PHONY: kind-up
+kind-up: docker-build ## Create the kind cluster if absent, load the images, apply k8s/overlays/kind, wait.
+	k8s/kind.sh up
+
+.PHONY: kind-demo
+kind-demo: ## Stop PostgreSQL in the cluster and show the app pods leave and rejoin the Service.
+	k8s/kind.sh demo
+
+.PHONY: kind-e2e
+kind-e2e: docker-build ## Run kind-up, the demo with its checks and kind-down; fail on any step.
+	k8s/kind.sh e2e
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster.
+	k8s/kind.sh down

@@ -31,8 +31,8 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  version      print the version\n\n")
 	fmt.Fprintf(w, "Environment variables:\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  VARIABLE\tTYPE\tDEFAULT\tDESCRIPTION\n")
-	_ = envconfig.Usagef("", &config{}, tw, "{{range .}}  {{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
+	fmt.Fprintf(tw, "  VARIABLE\tDEFAULT\tDESCRIPTION\n")
+	_ = envconfig.Usagef("", &config{}, tw, "{{range .}}  {{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
 	_ = tw.Flush()
 }
 

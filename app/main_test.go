@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -105,4 +106,29 @@ func TestMaskURL(t *testing.T) {
 			t.Errorf("maskURL(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzConfig: any value of any variable either loads or fails with lines that
+// each name a variable, and never panics.
+func FuzzConfig(f *testing.F) {
+	names := configNames()
+	for i, v := range []string{"5s", "-1s", "abc", "reports=postgres://h/db,x=y", "a:1,,b:2", "postgres://u:p@h:99999/db", "9223372036854775807", ""} {
+		f.Add(uint8(i), v)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, value string) {
+		if strings.ContainsRune(value, 0) {
+			return // the environment cannot hold NUL
+		}
+		name := names[int(which)%len(names)]
+		t.Setenv(name, value)
+		_, err := loadConfig()
+		if err == nil {
+			return
+		}
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(line, n+":") }) {
+				t.Fatalf("%s=%q: error line %q names no variable", name, value, line)
+			}
+		}
+	})
 }

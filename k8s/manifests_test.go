@@ -1,0 +1,188 @@
+package k8s_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// overlays are the kustomizations under test, relative to this directory.
+var overlays = []string{"base", "overlays/kind", "overlays/production"}
+
+// render builds the kustomization in dir, as `kubectl kustomize dir` would.
+func render(t testing.TB, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize %s: %v", dir, err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, r := range rm.Resources() {
+		// Through JSON, so that numbers are int64 as client-go expects.
+		js, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, u)
+	}
+	if len(objs) == 0 {
+		t.Fatalf("kustomize %s: no objects", dir)
+	}
+	return objs
+}
+
+// warnings collects the API server's warning headers, such as Pod Security
+// admission's.
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(code int, agent, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := w.list
+	w.list = nil
+	return l
+}
+
+// startAPIServer starts etcd and kube-apiserver from KUBEBUILDER_ASSETS.
+func startAPIServer(t *testing.T) (client.Client, *warnings) {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		msg := "KUBEBUILDER_ASSETS is unset: point it at etcd and kube-apiserver " +
+			"(`setup-envtest use 1.32 -p path`, or `bash ../shared/offline/kube-binaries.sh DIR` where there are no downloads) and run `make test`"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	env := &envtest.Environment{}
+	start := time.Now()
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("envtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("envtest stop: %v", err)
+		}
+	})
+	t.Logf("kube-apiserver and etcd up in %s", time.Since(start).Round(time.Millisecond))
+	w := &warnings{}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = w
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, w
+}
+
+// apply sends obj with server-side apply and strict field validation; with
+// dryRun the server validates and admits it without storing it.
+func apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured, dryRun bool) error {
+	opts := []client.PatchOption{client.FieldOwner("gok8s-manifest-test"), client.ForceOwnership, client.FieldValidation("Strict")}
+	if dryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	return c.Patch(ctx, obj.DeepCopy(), client.Apply, opts...)
+}
+
+// TestAPIServerAccepts applies every rendered object of every overlay to a real
+// kube-apiserver: schema, field names and admission (Pod Security "restricted"
+// in the overlays' namespace) all pass, with no warning.
+func TestAPIServerAccepts(t *testing.T) {
+	c, w := startAPIServer(t)
+	ctx := t.Context()
+	for _, dir := range overlays {
+		t.Run(dir, func(t *testing.T) {
+			start := time.Now()
+			objs := render(t, dir)
+			// Namespaced objects are admitted only into a namespace that exists.
+			for _, o := range objs {
+				if o.GetKind() == "Namespace" {
+					if err := apply(ctx, c, o, false); err != nil {
+						t.Fatalf("Namespace %s: %v", o.GetName(), err)
+					}
+				}
+			}
+			for _, o := range objs {
+				if o.GetKind() == "Namespace" {
+					continue
+				}
+				if o.GetNamespace() == "" {
+					o = o.DeepCopy()
+					o.SetNamespace("default")
+				}
+				if err := apply(ctx, c, o, true); err != nil {
+					t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
+				}
+			}
+			if ws := w.take(); len(ws) > 0 {
+				t.Errorf("the API server warned:\n%s", strings.Join(ws, "\n"))
+			}
+			t.Logf("%d objects accepted in %s", len(objs), time.Since(start).Round(time.Millisecond))
+		})
+	}
+
+	t.Run("misspelled field is rejected", func(t *testing.T) {
+		dep := find(t, render(t, "overlays/kind"), "Deployment", "gok8s").DeepCopy()
+		containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+		app := containers[0].(map[string]any)
+		app["readinesProbe"] = app["readinessProbe"]
+		delete(app, "readinessProbe")
+		if err := unstructured.SetNestedSlice(dep.Object, containers, "spec", "template", "spec", "containers"); err != nil {
+			t.Fatal(err)
+		}
+		err := apply(ctx, c, dep, true)
+		if err == nil || !strings.Contains(err.Error(), "readinesProbe") {
+			t.Fatalf("apply with readinesProbe: %v, want an error naming the field", err)
+		}
+		t.Logf("rejected: %v", err)
+	})
+
+	t.Run("restricted pod security is enforced", func(t *testing.T) {
+		dep := find(t, render(t, "overlays/kind"), "Deployment", "gok8s").DeepCopy()
+		if err := unstructured.SetNestedField(dep.Object, true, "spec", "template", "spec", "hostNetwork"); err != nil {
+			t.Fatal(err)
+		}
+		_ = apply(ctx, c, dep, true)
+		ws := w.take()
+		if len(ws) == 0 || !strings.Contains(strings.Join(ws, " "), "hostNetwork") {
+			t.Fatalf("a pod template with hostNetwork drew warnings %q, want one naming hostNetwork", ws)
+		}
+	})
+}
+
+// find returns the object of kind and name in objs.
+func find(t testing.TB, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	t.Fatalf("no %s %s", kind, name)
+	return nil
+}

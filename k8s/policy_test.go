@@ -1,0 +1,622 @@
+package k8s_test
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gok8s/gok8s/middleware"
+	"github.com/gok8s/gok8s/probes"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// The app's Deployment and container.
+const appName, appContainer = "gok8s", "app"
+
+// objects is one rendered overlay, decoded.
+type objects struct {
+	workloads  []workload
+	services   []corev1.Service
+	pdbs       []policyv1.PodDisruptionBudget
+	configMaps map[string]corev1.ConfigMap
+	secrets    map[string]corev1.Secret
+	accounts   map[string]bool
+	hpas       []autoscalingv2.HorizontalPodAutoscaler
+}
+
+// workload is a Deployment or a StatefulSet.
+type workload struct {
+	kind, name  string
+	selector    map[string]string
+	template    corev1.PodTemplateSpec
+	serviceName string // StatefulSet only
+}
+
+func decode(t testing.TB, objs []*unstructured.Unstructured) objects {
+	t.Helper()
+	o := objects{configMaps: map[string]corev1.ConfigMap{}, secrets: map[string]corev1.Secret{}, accounts: map[string]bool{}}
+	conv := func(u *unstructured.Unstructured, into any) {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, into, true); err != nil {
+			t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "Deployment", "StatefulSet":
+			var spec struct {
+				Spec struct {
+					Selector struct {
+						MatchLabels      map[string]string `json:"matchLabels"`
+						MatchExpressions []any             `json:"matchExpressions"`
+					} `json:"selector"`
+					Template    corev1.PodTemplateSpec `json:"template"`
+					ServiceName string                 `json:"serviceName"`
+				} `json:"spec"`
+			}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &spec); err != nil {
+				t.Fatal(err)
+			}
+			if len(spec.Spec.Selector.MatchExpressions) > 0 {
+				t.Fatalf("%s %s: matchExpressions are not checked here", u.GetKind(), u.GetName())
+			}
+			o.workloads = append(o.workloads, workload{u.GetKind(), u.GetName(), spec.Spec.Selector.MatchLabels, spec.Spec.Template, spec.Spec.ServiceName})
+		case "Service":
+			var s corev1.Service
+			conv(u, &s)
+			o.services = append(o.services, s)
+		case "PodDisruptionBudget":
+			var p policyv1.PodDisruptionBudget
+			conv(u, &p)
+			o.pdbs = append(o.pdbs, p)
+		case "ConfigMap":
+			var c corev1.ConfigMap
+			conv(u, &c)
+			o.configMaps[c.Name] = c
+		case "Secret":
+			var s corev1.Secret
+			conv(u, &s)
+			o.secrets[s.Name] = s
+		case "ServiceAccount":
+			o.accounts[u.GetName()] = true
+		case "HorizontalPodAutoscaler":
+			var h autoscalingv2.HorizontalPodAutoscaler
+			conv(u, &h)
+			o.hpas = append(o.hpas, h)
+		}
+	}
+	return o
+}
+
+// app returns the app's workload and container.
+func (o objects) app() (workload, corev1.Container, bool) {
+	for _, w := range o.workloads {
+		if w.kind == "Deployment" && w.name == appName {
+			for _, c := range w.template.Spec.Containers {
+				if c.Name == appContainer {
+					return w, c, true
+				}
+			}
+		}
+	}
+	return workload{}, corev1.Container{}, false
+}
+
+// appEnv returns the app container's environment as the app would see it:
+// ConfigMaps from envFrom, then literal env values.
+func (o objects) appEnv() map[string]string {
+	_, c, _ := o.app()
+	env := map[string]string{}
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef != nil {
+			maps.Copy(env, o.configMaps[ef.ConfigMapRef.Name].Data)
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+	return env
+}
+
+// envDuration returns the app's duration setting name, or def when unset.
+func (o objects) envDuration(name string, def time.Duration) (time.Duration, error) {
+	v, ok := o.appEnv()[name]
+	if !ok {
+		return def, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// appVariables returns the environment variables the app reads, from `app help`.
+var appVariables = sync.OnceValues(func() ([]string, error) {
+	cmd := exec.Command("go", "run", "./app", "help")
+	cmd.Dir = ".." // the service's module
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go run ./app help: %w", err)
+	}
+	_, table, ok := strings.Cut(string(out), "VARIABLE")
+	if !ok {
+		return nil, fmt.Errorf("app help has no VARIABLE table:\n%s", out)
+	}
+	var names []string
+	for _, line := range strings.Split(table, "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	return names, nil
+})
+
+// goRuntimeVariables are read by the Go runtime, not by the app's config.
+var goRuntimeVariables = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG", "GOTRACEBACK"}
+
+// A policy returns what is wrong with the objects, or nothing.
+type policy func(o objects) []string
+
+var policies = map[string]policy{
+	"probe paths are the middleware's":          probePaths,
+	"readiness timeout exceeds the app's":       readinessTimeout,
+	"grace period exceeds the shutdown":         gracePeriod,
+	"containers are limited and locked down":    hardened,
+	"selectors match their templates":           selectorsMatch,
+	"images are pinned":                         pinnedImages,
+	"ConfigMap keys are app variables":          configKeys,
+	"Services and PDBs select pods":             servicesAndPDBs,
+	"named ports exist":                         namedPorts,
+	"referenced objects exist":                  references,
+	"StatefulSets name a headless Service":      headlessServices,
+	"autoscalers target an existing Deployment": autoscalerTargets,
+}
+
+// probePaths: the app's probes ask paths the middleware answers, readiness on
+// a readiness path, liveness and start-up on a liveness path (never on one that
+// checks a dependency).
+func probePaths(o objects) []string {
+	_, c, ok := o.app()
+	if !ok {
+		return []string{"no app Deployment " + appName + " with container " + appContainer}
+	}
+	// A Readiness that has not started answers 503; liveness answers 200; the
+	// app behind the middleware answers 418.
+	ready, err := probes.NewReadiness(nil)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	h := middleware.Probes(ready)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	answer := func(p *corev1.Probe) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p.HTTPGet.Path, nil))
+		return rec.Code
+	}
+	var bad []string
+	for _, pr := range []struct {
+		name string
+		p    *corev1.Probe
+		want int
+	}{{"startupProbe", c.StartupProbe, 200}, {"readinessProbe", c.ReadinessProbe, 503}, {"livenessProbe", c.LivenessProbe, 200}} {
+		switch {
+		case pr.p == nil:
+			bad = append(bad, pr.name+" is missing")
+		case pr.p.HTTPGet == nil:
+			bad = append(bad, pr.name+" is not an httpGet probe")
+		case answer(pr.p) == http.StatusTeapot:
+			bad = append(bad, fmt.Sprintf("%s path %q is not a probe path of the middleware", pr.name, pr.p.HTTPGet.Path))
+		case answer(pr.p) != pr.want && pr.want == 200:
+			bad = append(bad, fmt.Sprintf("%s path %q checks dependencies; it must be a liveness path", pr.name, pr.p.HTTPGet.Path))
+		case answer(pr.p) != pr.want:
+			bad = append(bad, fmt.Sprintf("%s path %q is not a readiness path", pr.name, pr.p.HTTPGet.Path))
+		}
+	}
+	return bad
+}
+
+// readinessTimeout: the kubelet waits longer than the app's probe timeout, so
+// that a slow dependency yields the app's 503 and not a kubelet timeout.
+func readinessTimeout(o objects) []string {
+	_, c, ok := o.app()
+	if !ok || c.ReadinessProbe == nil {
+		return nil // probePaths reports it
+	}
+	appTimeout, err := o.envDuration("PROBE_TIMEOUT", probes.DefaultTimeout)
+	if err != nil {
+		return []string{"PROBE_TIMEOUT: " + err.Error()}
+	}
+	kubelet := time.Duration(max(c.ReadinessProbe.TimeoutSeconds, 1)) * time.Second
+	if kubelet <= appTimeout {
+		return []string{fmt.Sprintf("readinessProbe timeoutSeconds %s does not exceed PROBE_TIMEOUT %s", kubelet, appTimeout)}
+	}
+	return nil
+}
+
+// gracePeriod: the kubelet waits for the preStop sleep, SHUTDOWN_DELAY and
+// SHUTDOWN_TIMEOUT before it kills the app.
+func gracePeriod(o objects) []string {
+	w, c, ok := o.app()
+	if !ok {
+		return nil
+	}
+	delay, err1 := o.envDuration("SHUTDOWN_DELAY", 5*time.Second)
+	timeout, err2 := o.envDuration("SHUTDOWN_TIMEOUT", 20*time.Second)
+	if err1 != nil || err2 != nil {
+		return []string{fmt.Sprintf("shutdown settings do not parse: %v %v", err1, err2)}
+	}
+	var preStop time.Duration
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+		preStop = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	}
+	grace := 30 * time.Second
+	if g := w.template.Spec.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	if need := preStop + delay + timeout; grace <= need {
+		return []string{fmt.Sprintf("terminationGracePeriodSeconds %s does not exceed preStop %s + SHUTDOWN_DELAY %s + SHUTDOWN_TIMEOUT %s", grace, preStop, delay, timeout)}
+	}
+	return nil
+}
+
+// hardened: every container has CPU and memory limits, runs as non-root with a
+// read-only root filesystem, no privilege escalation and no capabilities.
+func hardened(o objects) []string {
+	var bad []string
+	for _, w := range o.workloads {
+		pod := w.template.Spec
+		for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
+			where := fmt.Sprintf("%s %s container %s", w.kind, w.name, c.Name)
+			if c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+				bad = append(bad, where+" has no CPU or memory limit")
+			}
+			sc := c.SecurityContext
+			if sc == nil {
+				sc = &corev1.SecurityContext{}
+			}
+			nonRoot := sc.RunAsNonRoot
+			if nonRoot == nil && pod.SecurityContext != nil {
+				nonRoot = pod.SecurityContext.RunAsNonRoot
+			}
+			if nonRoot == nil || !*nonRoot {
+				bad = append(bad, where+" may run as root")
+			}
+			if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+				bad = append(bad, where+" has a writable root filesystem")
+			}
+			if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+				bad = append(bad, where+" allows privilege escalation")
+			}
+			if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+				bad = append(bad, where+" does not drop ALL capabilities")
+			}
+		}
+	}
+	return bad
+}
+
+func subset(sel, labels map[string]string) bool {
+	if len(sel) == 0 {
+		return false
+	}
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func selectorsMatch(o objects) []string {
+	var bad []string
+	for _, w := range o.workloads {
+		if !subset(w.selector, w.template.Labels) {
+			bad = append(bad, fmt.Sprintf("%s %s selector %v does not match its template's labels %v", w.kind, w.name, w.selector, w.template.Labels))
+		}
+	}
+	return bad
+}
+
+func pinnedImages(o objects) []string {
+	var bad []string
+	for _, w := range o.workloads {
+		for _, c := range slices.Concat(w.template.Spec.InitContainers, w.template.Spec.Containers) {
+			if strings.Contains(c.Image, "@sha256:") {
+				continue
+			}
+			last := c.Image[strings.LastIndex(c.Image, "/")+1:]
+			_, tag, ok := strings.Cut(last, ":")
+			if !ok || tag == "latest" {
+				bad = append(bad, fmt.Sprintf("%s %s container %s image %q is not pinned to a tag other than latest or a digest", w.kind, w.name, c.Name, c.Image))
+			}
+		}
+	}
+	return bad
+}
+
+// configKeys: the app's ConfigMap keys and env names are variables it reads.
+func configKeys(o objects) []string {
+	known, err := appVariables()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	known = slices.Concat(known, goRuntimeVariables)
+	_, c, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef == nil {
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(o.configMaps[ef.ConfigMapRef.Name].Data)) {
+			if !slices.Contains(known, ef.Prefix+k) {
+				bad = append(bad, fmt.Sprintf("ConfigMap %s key %s is not a variable the app reads", ef.ConfigMapRef.Name, k))
+			}
+		}
+	}
+	for _, e := range c.Env {
+		if !slices.Contains(known, e.Name) {
+			bad = append(bad, fmt.Sprintf("env %s of the app container is not a variable the app reads", e.Name))
+		}
+	}
+	return bad
+}
+
+// selected returns the workloads whose templates sel matches.
+func (o objects) selected(sel map[string]string) []workload {
+	var ws []workload
+	for _, w := range o.workloads {
+		if subset(sel, w.template.Labels) {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+func servicesAndPDBs(o objects) []string {
+	var bad []string
+	for _, s := range o.services {
+		if len(o.selected(s.Spec.Selector)) == 0 {
+			bad = append(bad, fmt.Sprintf("Service %s selector %v matches no pod template", s.Name, s.Spec.Selector))
+		}
+	}
+	for _, p := range o.pdbs {
+		if p.Spec.Selector == nil || len(o.selected(p.Spec.Selector.MatchLabels)) == 0 {
+			bad = append(bad, fmt.Sprintf("PodDisruptionBudget %s matches no pod template", p.Name))
+		}
+	}
+	return bad
+}
+
+func hasPort(c corev1.Container, name string) bool {
+	return slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == name })
+}
+
+// namedPorts: a Service's named targetPort and a probe's named port exist in
+// the containers they point at.
+func namedPorts(o objects) []string {
+	var bad []string
+	for _, s := range o.services {
+		for _, sp := range s.Spec.Ports {
+			if sp.TargetPort.Type != intstr.String {
+				continue
+			}
+			for _, w := range o.selected(s.Spec.Selector) {
+				if !slices.ContainsFunc(w.template.Spec.Containers, func(c corev1.Container) bool { return hasPort(c, sp.TargetPort.StrVal) }) {
+					bad = append(bad, fmt.Sprintf("Service %s targetPort %q is no port of %s %s", s.Name, sp.TargetPort.StrVal, w.kind, w.name))
+				}
+			}
+		}
+	}
+	for _, w := range o.workloads {
+		for _, c := range w.template.Spec.Containers {
+			for _, p := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe, c.LivenessProbe} {
+				var port *intstr.IntOrString
+				switch {
+				case p == nil:
+				case p.HTTPGet != nil:
+					port = &p.HTTPGet.Port
+				case p.TCPSocket != nil:
+					port = &p.TCPSocket.Port
+				}
+				if port != nil && port.Type == intstr.String && !hasPort(c, port.StrVal) {
+					bad = append(bad, fmt.Sprintf("%s %s container %s probes port %q, which it does not have", w.kind, w.name, c.Name, port.StrVal))
+				}
+			}
+		}
+	}
+	return bad
+}
+
+// references: every ConfigMap, Secret (and key) and ServiceAccount a pod
+// template names is in the manifests.
+func references(o objects) []string {
+	var bad []string
+	for _, w := range o.workloads {
+		where := w.kind + " " + w.name
+		spec := w.template.Spec
+		if sa := spec.ServiceAccountName; sa != "" && sa != "default" && !o.accounts[sa] {
+			bad = append(bad, fmt.Sprintf("%s uses ServiceAccount %s, which is missing", where, sa))
+		}
+		secretKey := func(name, key string) {
+			s, ok := o.secrets[name]
+			_, has := s.StringData[key]
+			if _, inData := s.Data[key]; !ok || (!has && !inData) {
+				bad = append(bad, fmt.Sprintf("%s uses Secret %s key %s, which is missing", where, name, key))
+			}
+		}
+		configKey := func(name, key string) {
+			if _, ok := o.configMaps[name].Data[key]; !ok {
+				bad = append(bad, fmt.Sprintf("%s uses ConfigMap %s key %s, which is missing", where, name, key))
+			}
+		}
+		for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+			for _, ef := range c.EnvFrom {
+				if r := ef.ConfigMapRef; r != nil && (r.Optional == nil || !*r.Optional) {
+					if _, ok := o.configMaps[r.Name]; !ok {
+						bad = append(bad, fmt.Sprintf("%s uses ConfigMap %s, which is missing", where, r.Name))
+					}
+				}
+				if r := ef.SecretRef; r != nil && (r.Optional == nil || !*r.Optional) {
+					if _, ok := o.secrets[r.Name]; !ok {
+						bad = append(bad, fmt.Sprintf("%s uses Secret %s, which is missing", where, r.Name))
+					}
+				}
+			}
+			for _, e := range c.Env {
+				switch vf := e.ValueFrom; {
+				case vf == nil:
+				case vf.SecretKeyRef != nil:
+					secretKey(vf.SecretKeyRef.Name, vf.SecretKeyRef.Key)
+				case vf.ConfigMapKeyRef != nil:
+					configKey(vf.ConfigMapKeyRef.Name, vf.ConfigMapKeyRef.Key)
+				}
+			}
+		}
+		for _, v := range spec.Volumes {
+			if v.ConfigMap != nil {
+				if _, ok := o.configMaps[v.ConfigMap.Name]; !ok {
+					bad = append(bad, fmt.Sprintf("%s mounts ConfigMap %s, which is missing", where, v.ConfigMap.Name))
+				}
+			}
+			if v.Secret != nil {
+				if _, ok := o.secrets[v.Secret.SecretName]; !ok {
+					bad = append(bad, fmt.Sprintf("%s mounts Secret %s, which is missing", where, v.Secret.SecretName))
+				}
+			}
+		}
+	}
+	return bad
+}
+
+func headlessServices(o objects) []string {
+	var bad []string
+	for _, w := range o.workloads {
+		if w.kind != "StatefulSet" {
+			continue
+		}
+		i := slices.IndexFunc(o.services, func(s corev1.Service) bool { return s.Name == w.serviceName })
+		switch {
+		case i < 0:
+			bad = append(bad, fmt.Sprintf("StatefulSet %s serviceName %q names no Service", w.name, w.serviceName))
+		case o.services[i].Spec.ClusterIP != corev1.ClusterIPNone:
+			bad = append(bad, fmt.Sprintf("StatefulSet %s serviceName %q is not headless", w.name, w.serviceName))
+		}
+	}
+	return bad
+}
+
+func autoscalerTargets(o objects) []string {
+	var bad []string
+	for _, h := range o.hpas {
+		ref := h.Spec.ScaleTargetRef
+		if !slices.ContainsFunc(o.workloads, func(w workload) bool { return w.kind == ref.Kind && w.name == ref.Name }) {
+			bad = append(bad, fmt.Sprintf("HorizontalPodAutoscaler %s targets %s %s, which is missing", h.Name, ref.Kind, ref.Name))
+		}
+	}
+	return bad
+}
+
+// TestPolicies: every overlay passes every policy.
+func TestPolicies(t *testing.T) {
+	for _, dir := range overlays {
+		o := decode(t, render(t, dir))
+		for _, name := range slices.Sorted(maps.Keys(policies)) {
+			t.Run(dir+"/"+name, func(t *testing.T) {
+				for _, v := range policies[name](o) {
+					t.Error(v)
+				}
+			})
+		}
+	}
+}
+
+// TestPoliciesCatch: each policy reports a manifest that breaks it.
+func TestPoliciesCatch(t *testing.T) {
+	appSpec := func(o *objects) *corev1.PodSpec {
+		for i := range o.workloads {
+			if o.workloads[i].name == appName {
+				return &o.workloads[i].template.Spec
+			}
+		}
+		t.Fatal("no app")
+		return nil
+	}
+	appC := func(o *objects) *corev1.Container { return &appSpec(o).Containers[0] }
+	tests := []struct {
+		policy string
+		break_ func(o *objects)
+		want   string
+	}{
+		{"probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/ready" }, `readinessProbe path "/ready" is not a probe path`},
+		{"probe paths are the middleware's", func(o *objects) { appC(o).LivenessProbe.HTTPGet.Path = "/readyz" }, "livenessProbe path \"/readyz\" checks dependencies"},
+		{"probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/healthz" }, "is not a readiness path"},
+		{"readiness timeout exceeds the app's", func(o *objects) { appC(o).ReadinessProbe.TimeoutSeconds = 1 }, "does not exceed PROBE_TIMEOUT"},
+		{"grace period exceeds the shutdown", func(o *objects) { g := int64(25); appSpec(o).TerminationGracePeriodSeconds = &g }, "does not exceed"},
+		{"grace period exceeds the shutdown", func(o *objects) {
+			appC(o).Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 10}}}
+		}, "preStop 10s"},
+		{"containers are limited and locked down", func(o *objects) { delete(appC(o).Resources.Limits, corev1.ResourceMemory) }, "no CPU or memory limit"},
+		{"containers are limited and locked down", func(o *objects) {
+			f := false
+			appC(o).SecurityContext.ReadOnlyRootFilesystem = &f
+		}, "writable root filesystem"},
+		{"containers are limited and locked down", func(o *objects) {
+			appC(o).SecurityContext.RunAsNonRoot = nil
+			appSpec(o).SecurityContext.RunAsNonRoot = nil
+		}, "may run as root"},
+		{"selectors match their templates", func(o *objects) { o.workloads[0].selector = map[string]string{"app": "other"} }, "does not match its template"},
+		{"images are pinned", func(o *objects) { appC(o).Image = "gok8s:latest" }, "is not pinned"},
+		{"images are pinned", func(o *objects) { appC(o).Image = "registry:5000/gok8s" }, "is not pinned"},
+		{"ConfigMap keys are app variables", func(o *objects) {
+			cm := o.configMaps[appName]
+			cm.Data = maps.Clone(cm.Data)
+			cm.Data["PROBE_TIMOUT"] = "1s"
+			o.configMaps[appName] = cm
+		}, "key PROBE_TIMOUT is not a variable"},
+		{"Services and PDBs select pods", func(o *objects) { o.services[0].Spec.Selector = map[string]string{"app": "nope"} }, "matches no pod template"},
+		{"Services and PDBs select pods", func(o *objects) { o.pdbs[0].Spec.Selector.MatchLabels = map[string]string{"x": "y"} }, "PodDisruptionBudget"},
+		{"named ports exist", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Port = intstr.FromString("web") }, `probes port "web"`},
+		{"named ports exist", func(o *objects) {
+			for i := range o.services {
+				o.services[i].Spec.Ports[0].TargetPort = intstr.FromString("nope")
+			}
+		}, `targetPort "nope"`},
+		{"referenced objects exist", func(o *objects) { delete(o.secrets, "gok8s-dev-credentials") }, "Secret gok8s-dev-credentials key DATABASE_URL, which is missing"},
+		{"referenced objects exist", func(o *objects) { delete(o.accounts, appName) }, "ServiceAccount gok8s, which is missing"},
+		{"referenced objects exist", func(o *objects) { delete(o.configMaps, appName) }, "ConfigMap gok8s, which is missing"},
+		{"StatefulSets name a headless Service", func(o *objects) {
+			for i := range o.services {
+				o.services[i].Spec.ClusterIP = ""
+			}
+		}, "is not headless"},
+		{"autoscalers target an existing Deployment", func(o *objects) { o.hpas[0].Spec.ScaleTargetRef.Name = "gone" }, "targets Deployment gone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy+"/"+tt.want, func(t *testing.T) {
+			o := decode(t, render(t, "overlays/production"))
+			if got := policies[tt.policy](o); len(got) != 0 {
+				t.Fatalf("unbroken manifests already fail: %v", got)
+			}
+			tt.break_(&o)
+			got := policies[tt.policy](o)
+			if !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, tt.want) }) {
+				t.Errorf("policy reported %q, want a line containing %q", got, tt.want)
+			}
+		})
+	}
+}
+
