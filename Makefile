@@ -3,16 +3,21 @@ SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
 
 GO ?= go
+# The app's name: binary, image, Kubernetes objects, kind cluster. `make rename` changes it.
+APP_NAME ?= gok8s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-IMG ?= gok8s:dev
+IMG ?= $(APP_NAME):dev
 APP_PORT ?= 8080
 TEST_PARALLEL ?= 8
 # Verbose test output without the RUN/PAUSE noise and the passing subtests:
 # the log shows each test that ran, skipped or failed, and what it measured.
 TEST_LOG = grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|    +--- PASS)'
 FUZZTIME ?= 10s
+SOAK_DURATION ?= 10s
+GOLANGCI_LINT ?= $(GO) tool -modfile=$(CURDIR)/tools/go.mod golangci-lint
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
+COMPARE_COUNT ?= 5
 
 # Base and backend images: the official ones unless overridden (see .ci/run for stand-ins).
 GO_IMAGE ?= golang:1.26
@@ -23,7 +28,7 @@ MEMCACHED_IMAGE ?= memcached:1.6-alpine
 GOPROXY ?= $(shell $(GO) env GOPROXY)
 GOSUMDB ?= $(shell $(GO) env GOSUMDB)
 KIND ?= $(GO) tool -modfile=tools/go.mod kind
-KIND_CLUSTER ?= gok8s
+KIND_CLUSTER ?= $(APP_NAME)
 KIND_IMAGE ?=
 KUBECTL ?= kubectl
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -64,6 +69,19 @@ test: ## Run go vet and every test with -race: unit, e2e (Docker) and manifest (
 	cd k8s && $(GO) vet ./...
 	$(GO) test -race -count=1 -parallel $(TEST_PARALLEL) -v ./... | $(TEST_LOG)
 	cd k8s && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
+	cd tools && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
+
+.PHONY: lint
+lint: ## Run golangci-lint (pinned in tools/, settings in .golangci.yml) and actionlint on the workflows.
+	$(GOLANGCI_LINT) run ./...
+	cd k8s && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
+	cd bench && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
+	cd tools && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
+	$(GO) tool -modfile=tools/actionlint/go.mod actionlint
+
+.PHONY: soak
+soak: ## Load the real app for SOAK_DURATION (10s) with API and probe requests; check it holds up.
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -run '^TestSoak$$' -count=1 -v ./e2e | $(TEST_LOG)
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s) on top of its corpus in testdata/.
@@ -78,6 +96,12 @@ bench: ## Run the benchmarks and print the middleware's pass-through overhead.
 		awk '{a[NR]=$$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }; \
 	bare=$$(med 'BenchmarkPassThrough/bare'); probes=$$(med 'BenchmarkPassThrough/probes'); \
 	awk -v b="$$bare" -v p="$$probes" 'BEGIN {printf "pass-through: %.2f ns/op vs bare %.2f ns/op: +%.2f ns, ratio %.2fx (medians of $(BENCH_COUNT))\n", p, b, p - b, p / b}'
+
+.PHONY: bench-compare
+bench-compare: ## Compare the probes with other Go health-check libraries; write docs/benchmarks.md.
+	mkdir -p docs
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count $(COMPARE_COUNT) -timeout 60m . | tee ../docs/benchmarks.txt
+	cd bench && $(GO) run ./cmd/compare -bench ../docs/benchmarks.txt -out ../docs/benchmarks.md
 
 ##@ Build
 
@@ -107,3 +131,10 @@ kind-e2e: docker-build ## Run kind-up, the demo with its checks and kind-down; f
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster.
 	k8s/kind.sh down
+
+##@ Fork
+
+.PHONY: rename
+rename: ## Make the fork yours: make rename MODULE=example.com/acme/orders [NAME=orders].
+	@test -n "$(MODULE)" || { echo "usage: make rename MODULE=example.com/acme/orders [NAME=orders]"; exit 2; }
+	cd tools && $(GO) run ./rename -root .. -module "$(MODULE)" -name "$(NAME)"

@@ -25,6 +25,7 @@ type config struct {
 	WriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"15s" desc:"time to write a response"`
 	IdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"60s" desc:"keep-alive time between requests"`
 	MaxBodyBytes      int64         `envconfig:"HTTP_MAX_BODY_BYTES" default:"1048576" desc:"largest request body"`
+	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"address of the debug listener (GET /debug/runtime); empty: none"`
 
 	DatabaseURL       string       `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)"`
 	ExtraDatabaseURLs databaseURLs `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url"`
@@ -120,6 +121,11 @@ func (c config) validate() error {
 	}
 	if _, err := c.listenPort(); err != nil {
 		bad("HTTP_ADDR", fmt.Sprintf("%q is not host:port", c.HTTPAddr))
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			bad("DEBUG_ADDR", fmt.Sprintf("%q is not host:port", c.DebugAddr))
+		}
 	}
 	if c.CacheTTL < time.Second {
 		bad("CACHE_TTL", "must be at least 1s")

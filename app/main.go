@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/gok8s/gok8s/app/accesslog"
+	"github.com/gok8s/gok8s/app/debug"
 	"github.com/gok8s/gok8s/app/links"
 	"github.com/gok8s/gok8s/app/schema"
 	"github.com/gok8s/gok8s/middleware"
@@ -142,6 +143,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	serverErrors := make(chan error, 1)
 	go func() { serverErrors <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
+
+	if cfg.DebugAddr != "" {
+		dbg := &http.Server{Handler: debug.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, ErrorLog: srv.ErrorLog}
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen for debug: %w", err)
+		}
+		go func() { _ = dbg.Serve(dln) }()
+		defer dbg.Close()
+		log.Info("debug listening", "addr", dln.Addr().String())
+	}
 
 	// Ready once migrations are applied; until then /livez answers and /readyz is 503.
 	startCtx, cancelStart := context.WithCancel(ctx)

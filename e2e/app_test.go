@@ -41,7 +41,7 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 	}
 	out, err := exec.Command("go", append(args, "github.com/gok8s/gok8s/app")...).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return bin, nil
 })
@@ -118,7 +118,7 @@ func (a *app) waitLive() {
 	err := e2e.Poll(a.t.Context(), 30*time.Second, func(ctx context.Context) error {
 		select {
 		case <-a.exited:
-			return e2e.Stop(fmt.Errorf("app exited: %v", a.err))
+			return e2e.Stop(fmt.Errorf("app exited: %w", a.err))
 		default:
 		}
 		if code, _, _ := a.tryGet(ctx, "/livez"); code != 200 {

@@ -14,6 +14,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -187,7 +188,7 @@ func Poll(ctx context.Context, timeout time.Duration, f func(ctx context.Context
 		if err == nil {
 			return nil
 		}
-		if _, ok := err.(stopError); ok {
+		if errors.As(err, new(stopError)) {
 			return err
 		}
 		select {

@@ -558,7 +558,7 @@ func TestPoliciesCatch(t *testing.T) {
 	appC := func(o *objects) *corev1.Container { return &appSpec(o).Containers[0] }
 	tests := []struct {
 		policy string
-		break_ func(o *objects)
+		mutate func(o *objects)
 		want   string
 	}{
 		{"probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/ready" }, `readinessProbe path "/ready" is not a probe path`},
@@ -611,7 +611,7 @@ func TestPoliciesCatch(t *testing.T) {
 			if got := policies[tt.policy](o); len(got) != 0 {
 				t.Fatalf("unbroken manifests already fail: %v", got)
 			}
-			tt.break_(&o)
+			tt.mutate(&o)
 			got := policies[tt.policy](o)
 			if !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, tt.want) }) {
 				t.Errorf("policy reported %q, want a line containing %q", got, tt.want)
@@ -619,4 +619,3 @@ func TestPoliciesCatch(t *testing.T) {
 		})
 	}
 }
-

@@ -296,7 +296,7 @@ func (r *Readiness) Report(ctx context.Context, f Filter) Report {
 		if !rep.add(f, e.name, e.group, nil, e.optional) {
 			continue
 		}
-		err, flight := e.peek(r, ctx, now)
+		flight, err := e.peek(r, ctx, now)
 		rep.Results[len(rep.Results)-1].Err = err
 		if flight != nil {
 			waits = append(waits, wait{at: len(rep.Results) - 1, e: e, flight: flight})
@@ -429,24 +429,24 @@ func (e *entry) matches(name string) bool {
 }
 
 // peek returns the result to report now, or the run to wait for.
-func (e *entry) peek(r *Readiness, ctx context.Context, now time.Time) (error, chan struct{}) {
+func (e *entry) peek(r *Readiness, ctx context.Context, now time.Time) (chan struct{}, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	fresh := !e.checked.IsZero() && now.Sub(e.checked) < r.ttl
 	switch {
 	case fresh:
-		return e.err, nil
+		return nil, e.err
 	case e.flight != nil && now.Sub(e.since) >= e.timeout:
-		return fmt.Errorf("%w: still running after %s", ErrTimeout, e.timeout), nil
+		return nil, fmt.Errorf("%w: still running after %s", ErrTimeout, e.timeout)
 	case e.flight != nil && !e.checked.IsZero():
-		return e.err, nil
+		return nil, e.err
 	case e.flight != nil:
-		return nil, e.flight
+		return e.flight, nil
 	}
 	e.flight = make(chan struct{})
 	e.since = now
 	go e.run(r, context.WithoutCancel(ctx), e.flight)
-	return nil, e.flight
+	return e.flight, nil
 }
 
 // outcome returns the result of the run flight, or a timeout if it has not ended.

@@ -48,7 +48,7 @@ func TestNotReady(t *testing.T) {
 
 	wrapped := fmt.Errorf("readyz: %w", &NotReady{Err: cause})
 	nr, ok := errors.AsType[*NotReady](wrapped)
-	if !ok || nr.Err != cause {
+	if !ok || !errors.Is(nr.Err, cause) {
 		t.Fatalf("errors.As found %v, %v", nr, ok)
 	}
 	if !errors.Is(wrapped, cause) {

@@ -24,11 +24,11 @@ import (
 // Another replica's write leaves this one's cached copy until the TTL ends, and
 // so does a read that races a write: the TTL bounds how stale a read can be.
 type Cache struct {
-	next   Repository
-	client *memcache.Client
-	ttl    time.Duration
-	log    *slog.Logger
-	down   atomic.Bool // the last memcached call failed
+	next    Repository
+	client  *memcache.Client
+	expires int32 // memcached expiration, in seconds
+	log     *slog.Logger
+	down    atomic.Bool // the last memcached call failed
 }
 
 var _ Repository = (*Cache)(nil)
@@ -36,15 +36,23 @@ var _ Repository = (*Cache)(nil)
 // NewCache returns a Cache in front of next. Keys are spread over servers
 // (host:port) as gomemcache does, and host names are resolved at each dial, so
 // the cache starts even while memcached's DNS name does not resolve yet.
-// timeout bounds each memcached call; ttl is rounded down to whole seconds.
+// timeout bounds each memcached call; ttl is rounded down to whole seconds and
+// capped at 30 days, beyond which memcached reads it as a Unix time.
 func NewCache(next Repository, servers []string, ttl, timeout time.Duration, log *slog.Logger) *Cache {
 	c := memcache.NewFromSelector(serverList(servers))
 	c.Timeout = timeout
-	return &Cache{next: next, client: c, ttl: ttl, log: log}
+	return &Cache{next: next, client: c, expires: expiration(ttl), log: log}
+}
+
+// expiration returns ttl in whole seconds, at least 1 and at most 30 days' worth.
+func expiration(ttl time.Duration) int32 {
+	secs := min(max(ttl, time.Second), 30*24*time.Hour) / time.Second
+	return int32(secs) //nolint:gosec // from 1 to 2,592,000: fits in an int32
 }
 
 func key(slug string) string { return "link:" + slug }
 
+// Create creates the link in next and drops any cached copy of slug.
 func (c *Cache) Create(ctx context.Context, slug, url string) (Link, error) {
 	l, err := c.next.Create(ctx, slug, url)
 	if err == nil {
@@ -53,6 +61,7 @@ func (c *Cache) Create(ctx context.Context, slug, url string) (Link, error) {
 	return l, err
 }
 
+// Get returns the cached link, or reads it from next and caches it.
 func (c *Cache) Get(ctx context.Context, slug string) (Link, error) {
 	item, err := c.client.Get(key(slug))
 	c.note(ctx, "get", err)
@@ -72,7 +81,7 @@ func (c *Cache) Get(ctx context.Context, slug string) (Link, error) {
 	if err != nil {
 		return l, nil
 	}
-	err = c.client.Set(&memcache.Item{Key: key(slug), Value: value, Expiration: int32(c.ttl / time.Second)})
+	err = c.client.Set(&memcache.Item{Key: key(slug), Value: value, Expiration: c.expires})
 	c.note(ctx, "set", err)
 	return l, nil
 }
@@ -82,6 +91,7 @@ func (c *Cache) List(ctx context.Context, after string, limit int) ([]Link, erro
 	return c.next.List(ctx, after, limit)
 }
 
+// Update changes the link in next and drops its cached copy.
 func (c *Cache) Update(ctx context.Context, slug, url string) (Link, error) {
 	l, err := c.next.Update(ctx, slug, url)
 	if err == nil {
@@ -90,6 +100,7 @@ func (c *Cache) Update(ctx context.Context, slug, url string) (Link, error) {
 	return l, err
 }
 
+// Delete deletes the link in next and drops its cached copy.
 func (c *Cache) Delete(ctx context.Context, slug string) error {
 	err := c.next.Delete(ctx, slug)
 	if err == nil {
@@ -125,7 +136,7 @@ func (s serverList) PickServer(key string) (net.Addr, error) {
 	if len(s) == 0 {
 		return nil, memcache.ErrNoServers
 	}
-	return addr(s[crc32.ChecksumIEEE([]byte(key))%uint32(len(s))]), nil
+	return addr(s[int(crc32.ChecksumIEEE([]byte(key)))%len(s)]), nil
 }
 
 func (s serverList) Each(f func(net.Addr) error) error {

@@ -144,3 +144,14 @@ func TestCacheDegrades(t *testing.T) {
 		t.Errorf("%d WARN lines, want 1:\n%s", n, logs.String())
 	}
 }
+
+func TestExpiration(t *testing.T) {
+	for ttl, want := range map[time.Duration]int32{
+		0: 1, 500 * time.Millisecond: 1, time.Second: 1, 90 * time.Second: 90, 1500 * time.Millisecond: 1,
+		30 * 24 * time.Hour: 2592000, 31 * 24 * time.Hour: 2592000, 1 << 62: 2592000,
+	} {
+		if got := expiration(ttl); got != want {
+			t.Errorf("expiration(%s) = %d, want %d", ttl, got, want)
+		}
+	}
+}

@@ -22,6 +22,7 @@ func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 const columns = "slug, url, created_at, updated_at"
 
+// Create inserts a link; it returns ErrConflict if the slug is taken.
 func (s *Store) Create(ctx context.Context, slug, url string) (Link, error) {
 	rows, _ := s.db.Query(ctx, "INSERT INTO links (slug, url) VALUES ($1, $2) RETURNING "+columns, slug, url)
 	l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Link])
@@ -34,11 +35,13 @@ func (s *Store) Create(ctx context.Context, slug, url string) (Link, error) {
 	return l, nil
 }
 
+// Get returns the link for slug, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, slug string) (Link, error) {
 	rows, _ := s.db.Query(ctx, "SELECT "+columns+" FROM links WHERE slug = $1", slug)
 	return one(rows, "get", slug)
 }
 
+// List returns up to limit links with slugs after after, in slug order.
 func (s *Store) List(ctx context.Context, after string, limit int) ([]Link, error) {
 	rows, _ := s.db.Query(ctx, "SELECT "+columns+" FROM links WHERE slug > $1 ORDER BY slug LIMIT $2", after, limit)
 	links, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Link])
@@ -48,11 +51,13 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]Link, erro
 	return links, nil
 }
 
+// Update sets the URL of slug's link, or returns ErrNotFound.
 func (s *Store) Update(ctx context.Context, slug, url string) (Link, error) {
 	rows, _ := s.db.Query(ctx, "UPDATE links SET url = $2, updated_at = now() WHERE slug = $1 RETURNING "+columns, slug, url)
 	return one(rows, "update", slug)
 }
 
+// Delete deletes slug's link, or returns ErrNotFound.
 func (s *Store) Delete(ctx context.Context, slug string) error {
 	tag, err := s.db.Exec(ctx, "DELETE FROM links WHERE slug = $1", slug)
 	if err != nil {
