@@ -18,8 +18,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"math/rand/v2"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,16 +201,43 @@ func Poll(ctx context.Context, timeout time.Duration, f func(ctx context.Context
 	}
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a TCP port that was free on every host address a moment
+// ago. It picks from below Linux's ephemeral range (32768 and up), where the
+// kernel and Docker choose ports by themselves, so that they rarely take it
+// first; StartPostgres and StartMemcached retry with another if one does.
 func FreePort(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for range 100 {
+		port := strconv.Itoa(20000 + rand.IntN(12000))
+		ln, err := net.Listen("tcp", ":"+port)
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	tb.Fatal("no free port found in 100 tries")
+	return ""
+}
+
+// start runs a container on host port port, or on a FreePort (retried while
+// another process takes the port first) when port is "".
+func start(tb testing.TB, port string, run func(port string) (testcontainers.Container, error)) (testcontainers.Container, string) {
+	tb.Helper()
+	fixed := port != ""
+	for attempt := 1; ; attempt++ {
+		if !fixed {
+			port = FreePort(tb)
+		}
+		ctr, err := run(port)
+		testcontainers.CleanupContainer(tb, ctr)
+		if err == nil {
+			return ctr, port
+		}
+		if fixed || attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			tb.Fatalf("start container: %v", err)
+		}
+		tb.Logf("host port %s was taken meanwhile; trying another", port)
+	}
 }
 
 // pinPort binds the container port to hostPort on every host address.
@@ -234,22 +263,21 @@ type Postgres struct {
 func StartPostgres(tb testing.TB, port string) *Postgres {
 	tb.Helper()
 	RequireDocker(tb)
-	if port == "" {
-		port = FreePort(tb)
-	}
-	ctr, err := postgres.Run(tb.Context(), PostgresImage(),
-		postgres.WithDatabase("gok8s"),
-		postgres.WithUsername("postgres"),
-		postgres.WithPassword("postgres"),
-		postgres.BasicWaitStrategies(),
-		testcontainers.WithExposedPorts("5432/tcp"),
-		pinPort("5432/tcp", port),
-		testcontainers.WithCmdArgs("-c", "log_statement=all", "-c", "fsync=off"),
-	)
-	testcontainers.CleanupContainer(tb, ctr)
-	if err != nil {
-		tb.Fatalf("postgres: %v", err)
-	}
+	ctr, port := start(tb, port, func(port string) (testcontainers.Container, error) {
+		ctr, err := postgres.Run(tb.Context(), PostgresImage(),
+			postgres.WithDatabase("gok8s"),
+			postgres.WithUsername("postgres"),
+			postgres.WithPassword("postgres"),
+			postgres.BasicWaitStrategies(),
+			testcontainers.WithExposedPorts("5432/tcp"),
+			pinPort("5432/tcp", port),
+			testcontainers.WithCmdArgs("-c", "log_statement=all", "-c", "fsync=off"),
+		)
+		if ctr == nil {
+			return nil, err // a typed nil would not be nil as a Container
+		}
+		return ctr, err
+	})
 	url := "postgres://postgres:postgres@127.0.0.1:" + port + "/gok8s?sslmode=disable"
 	p := &Postgres{URL: url, Container: &Container{Container: ctr, Port: port}}
 	p.ready = func(ctx context.Context) error {
@@ -283,18 +311,17 @@ type Memcached struct {
 func StartMemcached(tb testing.TB, port string) *Memcached {
 	tb.Helper()
 	RequireDocker(tb)
-	if port == "" {
-		port = FreePort(tb)
-	}
-	ctr, err := testcontainers.Run(tb.Context(), MemcachedImage(),
-		testcontainers.WithExposedPorts("11211/tcp"),
-		pinPort("11211/tcp", port),
-		testcontainers.WithWaitStrategy(wait.ForListeningPort("11211/tcp")),
-	)
-	testcontainers.CleanupContainer(tb, ctr)
-	if err != nil {
-		tb.Fatalf("memcached: %v", err)
-	}
+	ctr, port := start(tb, port, func(port string) (testcontainers.Container, error) {
+		ctr, err := testcontainers.Run(tb.Context(), MemcachedImage(),
+			testcontainers.WithExposedPorts("11211/tcp"),
+			pinPort("11211/tcp", port),
+			testcontainers.WithWaitStrategy(wait.ForListeningPort("11211/tcp")),
+		)
+		if ctr == nil {
+			return nil, err
+		}
+		return ctr, err
+	})
 	addr := "127.0.0.1:" + port
 	m := &Memcached{Addr: addr, Container: &Container{Container: ctr, Port: port}}
 	m.ready = func(ctx context.Context) error {
