@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -61,7 +60,7 @@ type app struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	url    string
-	logs   *syncBuffer
+	logs   *e2e.SyncBuffer
 	exited chan struct{}
 	err    error // the process's exit error, once exited is closed
 	client *http.Client
@@ -88,7 +87,7 @@ func launchApp(t *testing.T, env ...string) *app {
 		"SHUTDOWN_DELAY=0s",
 		"SHUTDOWN_TIMEOUT=5s",
 	}, env...)
-	a := &app{t: t, cmd: cmd, url: "http://127.0.0.1:" + port, logs: &syncBuffer{}, exited: make(chan struct{}),
+	a := &app{t: t, cmd: cmd, url: "http://127.0.0.1:" + port, logs: &e2e.SyncBuffer{}, exited: make(chan struct{}),
 		client: &http.Client{Timeout: 10 * time.Second}}
 	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
@@ -231,21 +230,4 @@ func (s *sampler) end(t *testing.T, path string) {
 		t.Errorf("%s failed %d of %d times: %v", path, len(s.failures), s.samples, s.failures)
 	}
 	t.Logf("%s: %d samples, all 200", path, s.samples)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

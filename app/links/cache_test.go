@@ -1,35 +1,16 @@
 package links
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gok8s/gok8s/e2e"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func (m *memRepo) getCount() int {
 	m.mu.Lock()
@@ -122,7 +103,7 @@ func TestCacheDegrades(t *testing.T) {
 	down := ln.Addr().String()
 	ln.Close()
 
-	var logs syncBuffer
+	var logs e2e.SyncBuffer
 	repo := newMemRepo()
 	c := NewCache(repo, []string{down}, time.Minute, 100*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx := t.Context()

@@ -163,7 +163,7 @@ func (r *report) write() {
 	r.printf("`benchstat`) and of %d runs of each scenario. Ratios are against gok8s: above 1× is slower.\n\n", r.runs)
 	r.printf("Machine: %s, %d cores, %s %s/%s.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	r.printf("Versions: %s.\n\n", versions())
-	r.printf("Reproduce: `make bench-compare` (about ten minutes; `BENCH_COUNT=5` by default).\n\n")
+	r.printf("Reproduce: `make bench-compare` (about seven minutes on this machine; `COMPARE_COUNT=5` runs).\n\n")
 
 	r.simple(libs, "1. Liveness request", "BenchmarkLiveness", "GET on the liveness path.")
 	r.simple(libs, "2. Readiness with one no-op check", "BenchmarkReadinessNoop",
