@@ -149,14 +149,20 @@ func TestMemcachedOneOfSeveralDown(t *testing.T) {
 
 // TestMemcachedRecovers: a server that comes back is found by the same check.
 func TestMemcachedRecovers(t *testing.T) {
-	addr := closedAddr(t)
-	c := Memcached(addr)
-	if err := c.Check(t.Context()); err == nil {
-		t.Fatal("check passed with no server")
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	// The server comes up on the address the check failed on; another
+	// process may take that port in between, so try a few.
+	var c Checker
+	var ln net.Listener
+	for attempt := 0; ln == nil; attempt++ {
+		addr := closedAddr(t)
+		c = Memcached(addr)
+		if err := c.Check(t.Context()); err == nil {
+			t.Fatal("check passed with no server")
+		}
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil && attempt == 4 {
+			t.Fatalf("no free port to come back on: %v", err)
+		}
 	}
 	f := &fakeMemcached{ln: ln}
 	f.wg.Go(f.serve)
