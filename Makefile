@@ -64,11 +64,21 @@ dev: ## Run the app from source against DATABASE_URL and MEMCACHED_SERVERS.
 	$(GO) run ./app
 
 .PHONY: test
-test: ## Run go vet and every test with -race: unit, e2e (Docker) and manifest (envtest) tests.
+test: ## Run go vet, then test-go, test-k8s and test-tools side by side, each log in one piece.
 	$(GO) vet ./...
 	cd k8s && $(GO) vet ./...
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-go test-k8s test-tools
+
+.PHONY: test-go
+test-go: ## Unit and e2e tests of the service's module, with -race (e2e needs Docker).
 	$(GO) test -race -count=1 -parallel $(TEST_PARALLEL) -v ./... | $(TEST_LOG)
+
+.PHONY: test-k8s
+test-k8s: ## Manifest tests: kustomize, a real kube-apiserver (KUBEBUILDER_ASSETS), policies.
 	cd k8s && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
+
+.PHONY: test-tools
+test-tools: ## Tests of tools/: make rename on a copy of the repository.
 	cd tools && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
 
 .PHONY: lint
