@@ -450,7 +450,7 @@ func (e *entry) peek(r *Readiness, ctx context.Context, now time.Time) (chan str
 }
 
 // outcome returns the result of the run flight, or a timeout if it has not ended.
-func (e *entry) outcome(flight chan struct{}, wait time.Duration, ctxErr error) error {
+func (e *entry) outcome(flight chan struct{}, limit time.Duration, ctxErr error) error {
 	select {
 	case <-flight:
 		e.mu.Lock()
@@ -461,7 +461,7 @@ func (e *entry) outcome(flight chan struct{}, wait time.Duration, ctxErr error) 
 	if ctxErr != nil {
 		return ctxErr
 	}
-	return fmt.Errorf("%w: no result within %s", ErrTimeout, wait)
+	return fmt.Errorf("%w: no result within %s", ErrTimeout, limit)
 }
 
 // run runs the check once under its timeout, stores the result and ends flight.
