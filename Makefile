@@ -66,14 +66,19 @@ dev: ## Run the app from source against DATABASE_URL and MEMCACHED_SERVERS.
 	$(GO) run ./app
 
 .PHONY: test
-test: ## Run go vet, then test-go, test-k8s and test-tools side by side, each log in one piece.
+test: ## Run go vet, then test-go, test-e2e, test-k8s and test-tools side by side, each log in one piece.
 	$(GO) vet ./...
+	cd e2e && $(GO) vet ./... && $(GO) vet -tags soak ./...
 	cd k8s && $(GO) vet ./...
-	$(MAKE) --no-print-directory -j3 --output-sync=target test-go test-k8s test-tools
+	$(MAKE) --no-print-directory -j4 --output-sync=target test-go test-e2e test-k8s test-tools
 
 .PHONY: test-go
-test-go: ## Unit and e2e tests of the service's module, with -race (e2e needs Docker).
-	$(GO) test -race -count=1 -parallel $(TEST_PARALLEL) -v ./... | $(TEST_LOG)
+test-go: ## Unit tests of the service's module, with -race.
+	$(GO) test -race -count=1 -v ./... | $(TEST_LOG)
+
+.PHONY: test-e2e
+test-e2e: ## The e2e module: testcontainers suites against the real binary, with -race (needs Docker).
+	cd e2e && $(GO) test -race -count=1 -parallel $(TEST_PARALLEL) -v ./... | $(TEST_LOG)
 
 .PHONY: test-k8s
 test-k8s: ## Manifest tests: kustomize, a real kube-apiserver (KUBEBUILDER_ASSETS), policies.
@@ -86,6 +91,7 @@ test-tools: ## Tests of tools/: make rename on a copy of the repository.
 .PHONY: lint
 lint: ## Run golangci-lint (pinned in tools/, settings in .golangci.yml) and actionlint on the workflows.
 	$(GOLANGCI_LINT) run ./...
+	cd e2e && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
 	cd k8s && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
 	cd bench && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
 	cd tools && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
@@ -93,12 +99,12 @@ lint: ## Run golangci-lint (pinned in tools/, settings in .golangci.yml) and act
 
 .PHONY: soak
 soak: ## Load the real app for SOAK_DURATION (10s) with API and probe requests; check it holds up.
-	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -run '^TestSoak$$' -count=1 -v ./e2e | $(TEST_LOG)
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) -C e2e test -tags soak -run '^TestSoak$$' -count=1 -v . | $(TEST_LOG)
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (50000x) on top of its corpus in testdata/.
 	$(GO) test -run '^$$' -fuzz '^FuzzProbes$$' -fuzztime $(FUZZTIME) ./middleware
-	$(GO) test -run '^$$' -fuzz '^FuzzCreate$$' -fuzztime $(FUZZTIME) ./app/links
+	$(GO) test -run '^$$' -fuzz '^FuzzCreate$$' -fuzztime $(FUZZTIME) ./app/internal/links
 	$(GO) test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) ./app
 
 .PHONY: bench

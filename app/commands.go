@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gok8s/gok8s/app/schema"
+	"github.com/gok8s/gok8s/app/internal/schema"
 	"github.com/gok8s/gok8s/probes"
 	"github.com/jackc/pgx/v5"
 )

@@ -38,7 +38,10 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	out, err := exec.Command("go", append(args, "github.com/gok8s/gok8s/app")...).CombinedOutput()
+	// Built in the service's own module (the parent directory), with its go.mod.
+	cmd := exec.Command("go", append(args, "./app")...)
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/gok8s/gok8s/app/schema"
+	"github.com/gok8s/gok8s/app/internal/schema"
 )
 
 func ExampleMigrations() {

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 
-	"github.com/gok8s/gok8s/app/accesslog"
+	"github.com/gok8s/gok8s/app/internal/accesslog"
 )
 
 func ExampleHandler() {

@@ -3,7 +3,7 @@ package links_test
 import (
 	"fmt"
 
-	"github.com/gok8s/gok8s/app/links"
+	"github.com/gok8s/gok8s/app/internal/links"
 )
 
 func ExampleValidateURL() {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 
-	"github.com/gok8s/gok8s/app/debug"
+	"github.com/gok8s/gok8s/app/internal/debug"
 )
 
 func ExampleHandler() {
