@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,7 @@ type config struct {
 	WriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"15s" desc:"time to write a response"`
 	IdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"60s" desc:"keep-alive time between requests"`
 	MaxBodyBytes      int64         `envconfig:"HTTP_MAX_BODY_BYTES" default:"1048576" desc:"largest request body"`
-	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"address of the debug listener (GET /debug/runtime); empty: none"`
+	AdminAddr         string        `envconfig:"ADMIN_ADDR" desc:"address of the admin listener (GET /metrics, /debug/pprof/), not HTTP_ADDR's port; empty: none"`
 
 	DatabaseURL       string       `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)"`
 	ExtraDatabaseURLs databaseURLs `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url"`
@@ -122,9 +123,12 @@ func (c config) validate() error {
 	if _, err := c.listenPort(); err != nil {
 		bad("HTTP_ADDR", fmt.Sprintf("%q is not host:port", c.HTTPAddr))
 	}
-	if c.DebugAddr != "" {
-		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			bad("DEBUG_ADDR", fmt.Sprintf("%q is not host:port", c.DebugAddr))
+	if c.AdminAddr != "" {
+		_, port, err := net.SplitHostPort(c.AdminAddr)
+		if _, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil {
+			bad("ADMIN_ADDR", fmt.Sprintf("%q is not host:port", c.AdminAddr))
+		} else if api, _ := c.listenPort(); port == api && port != "0" {
+			bad("ADMIN_ADDR", fmt.Sprintf("must not use HTTP_ADDR's port %s: metrics and profiles stay off the API", port))
 		}
 	}
 	if c.CacheTTL < time.Second {
@@ -195,7 +199,7 @@ func (c config) attrs() []any {
 		extra = append(extra, name+":"+maskURL(u))
 	}
 	return []any{
-		"http_addr", c.HTTPAddr, "database_url", maskURL(c.DatabaseURL), "extra_database_urls", extra,
+		"http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "database_url", maskURL(c.DatabaseURL), "extra_database_urls", extra,
 		"memcached_servers", c.MemcachedServers, "cache_ttl", c.CacheTTL, "probe_timeout", c.ProbeTimeout,
 		"probe_ttl", c.ProbeTTL, "shutdown_delay", c.ShutdownDelay, "shutdown_timeout", c.ShutdownTimeout,
 	}

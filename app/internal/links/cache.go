@@ -29,6 +29,24 @@ type Cache struct {
 	expires int32 // memcached expiration, in seconds
 	log     *slog.Logger
 	down    atomic.Bool // the last memcached call failed
+	stats   CacheStats  // nil: none
+}
+
+// CacheStats counts what a Cache's memcached calls found: Hit and Miss for each
+// read, Error for each failed call, by operation (get, set or delete). Its
+// methods must be safe for concurrent use and must not block.
+type CacheStats interface {
+	Hit()
+	Miss()
+	Error(op string)
+}
+
+// A CacheOption changes a default of [NewCache].
+type CacheOption func(*Cache)
+
+// WithStats makes the Cache report to s (default: to nothing).
+func WithStats(s CacheStats) CacheOption {
+	return func(c *Cache) { c.stats = s }
 }
 
 var _ Repository = (*Cache)(nil)
@@ -38,10 +56,14 @@ var _ Repository = (*Cache)(nil)
 // the cache starts even while memcached's DNS name does not resolve yet.
 // timeout bounds each memcached call; ttl is rounded down to whole seconds and
 // capped at 30 days, beyond which memcached reads it as a Unix time.
-func NewCache(next Repository, servers []string, ttl, timeout time.Duration, log *slog.Logger) *Cache {
-	c := memcache.NewFromSelector(serverList(servers))
-	c.Timeout = timeout
-	return &Cache{next: next, client: c, expires: expiration(ttl), log: log}
+func NewCache(next Repository, servers []string, ttl, timeout time.Duration, log *slog.Logger, opts ...CacheOption) *Cache {
+	mc := memcache.NewFromSelector(serverList(servers))
+	mc.Timeout = timeout
+	c := &Cache{next: next, client: mc, expires: expiration(ttl), log: log}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // expiration returns ttl in whole seconds, at least 1 and at most 30 days' worth.
@@ -113,8 +135,21 @@ func (c *Cache) drop(ctx context.Context, slug string) {
 	c.note(ctx, "delete", c.client.Delete(key(slug)))
 }
 
-// note logs the outcome of a memcached call op when it changes the cache's state.
+// note counts the outcome of a memcached call op, and logs it when it changes
+// the cache's state.
 func (c *Cache) note(ctx context.Context, op string, err error) {
+	if c.stats != nil {
+		switch {
+		case errors.Is(err, memcache.ErrCacheMiss):
+			if op == "get" {
+				c.stats.Miss()
+			}
+		case err != nil:
+			c.stats.Error(op)
+		case op == "get":
+			c.stats.Hit()
+		}
+	}
 	if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
 		level := slog.LevelDebug
 		if !c.down.Swap(true) {
