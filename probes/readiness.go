@@ -40,6 +40,8 @@ type options struct {
 	ttl     time.Duration
 	log     *slog.Logger
 	now     func() time.Time // time.Now; tests set it with withClock
+
+	observers []Observer
 }
 
 func defaultOptions() options {
@@ -99,19 +101,16 @@ type Readiness struct {
 
 	started  atomic.Bool
 	draining atomic.Bool
-	state    atomic.Int32 // last logged state of an unfiltered report: stateUnknown, stateReady or stateNotReady
+	events   *events
+
+	stateMu sync.Mutex   // orders transitions
+	state   atomic.Int32 // the current State; written under stateMu
 
 	starting *NotReady
 	stopping *NotReady
 
 	now func() time.Time
 }
-
-const (
-	stateUnknown int32 = iota
-	stateReady
-	stateNotReady
-)
 
 var _ Checker = (*Readiness)(nil)
 
@@ -129,6 +128,7 @@ func NewReadiness(checks []Checker, opts ...Option) (*Readiness, error) {
 		starting: &NotReady{Content: "Starting up"},
 		stopping: &NotReady{Content: "Shutting down"},
 		now:      o.now,
+		events:   newEvents(o.observers, o.log),
 	}
 	seen := map[string]bool{StartupCheck: true, ShutdownCheck: true}
 	for _, c := range checks {
@@ -140,7 +140,7 @@ func NewReadiness(checks []Checker, opts ...Option) (*Readiness, error) {
 			return nil, fmt.Errorf("probes: check name %q is reserved or repeated", name)
 		}
 		seen[name] = true
-		e := &entry{check: c, name: name, group: group(name), timeout: o.timeout, ttl: o.ttl, log: o.log, now: o.now}
+		e := &entry{check: c, name: name, group: group(name), timeout: o.timeout, ttl: o.ttl, log: o.log, now: o.now, events: r.events}
 		if t, ok := c.(*traits); ok {
 			e.optional = t.optional
 			if t.timeout > 0 {
@@ -152,12 +152,59 @@ func NewReadiness(checks []Checker, opts ...Option) (*Readiness, error) {
 	return r, nil
 }
 
-// MarkStarted ends start-up: from now on the startup check passes.
-func (r *Readiness) MarkStarted() { r.started.Store(true) }
+// MarkStarted ends start-up: from now on the startup check passes. The state
+// leaves [StateStarting] at once, for [StateReady] if the last run of every
+// check that counts passed and [StateNotReady] otherwise (a check that has not
+// run yet counts as failing); no check runs.
+func (r *Readiness) MarkStarted() {
+	if r.started.Swap(true) || r.draining.Load() {
+		return
+	}
+	failing, failed := r.lastFailing()
+	to := StateReady
+	if len(failing) > 0 {
+		to = StateNotReady
+	}
+	r.transition(to, failing, failed)
+}
 
 // MarkDraining begins shutdown: from now on the shutdown check fails with a
-// [NotReady] whose content is "Shutting down". It cannot be undone.
-func (r *Readiness) MarkDraining() { r.draining.Store(true) }
+// [NotReady] whose content is "Shutting down", and the state is
+// [StateDraining] at once. It cannot be undone.
+func (r *Readiness) MarkDraining() {
+	if r.draining.Swap(true) {
+		return
+	}
+	var failing []string
+	if !r.started.Load() {
+		failing = append(failing, StartupCheck)
+	}
+	failing = append(failing, ShutdownCheck)
+	rest, _ := r.lastFailing()
+	r.transition(StateDraining, append(failing, rest...), false)
+}
+
+// State returns the current state: the lifecycle, and the outcome of the last
+// unfiltered report. It runs no check.
+func (r *Readiness) State() State { return State(r.state.Load()) }
+
+// lastFailing returns the checks that count whose last run failed or that have
+// not run, and whether any of them ran and failed.
+func (r *Readiness) lastFailing() (failing []string, failed bool) {
+	for _, e := range r.checks {
+		if e.optional {
+			continue
+		}
+		e.mu.Lock()
+		never, err := e.checked.IsZero(), e.err
+		e.mu.Unlock()
+		if never || err != nil {
+			failing = append(failing, e.name)
+			failed = failed || err != nil
+		}
+	}
+	return failing, failed
+}
 
 // Name returns "readyz", so that a Readiness is itself a [Checker].
 func (r *Readiness) Name() string { return "readyz" }
@@ -258,7 +305,7 @@ func (r *Readiness) Report(ctx context.Context, f Filter) Report {
 
 	rep.NotReady = notReady(rep.Results)
 	if f.Only == "" && len(f.Exclude) == 0 {
-		r.logTransition(rep)
+		r.reportState(rep, failStartup != nil, failShutdown != nil)
 	}
 	return rep
 }
@@ -331,31 +378,59 @@ func notReady(results []Result) *NotReady {
 	return &NotReady{Err: errors.Join(failed...)}
 }
 
-// logTransition logs a change of the overall state, once: at WARN when a
-// dependency fails, at INFO when only the lifecycle holds readiness back.
-func (r *Readiness) logTransition(rep Report) {
-	state := stateReady
-	if rep.NotReady != nil {
-		state = stateNotReady
+// reportState moves to the state an unfiltered report rep shows, which was made
+// while starting and draining held.
+func (r *Readiness) reportState(rep Report, starting, draining bool) {
+	to := StateReady
+	switch {
+	case draining:
+		to = StateDraining
+	case starting:
+		to = StateStarting
+	case rep.NotReady != nil:
+		to = StateNotReady
 	}
-	if r.state.Swap(state) == state {
-		return
-	}
-	if state == stateReady {
-		r.log.Info("readiness: ready")
-		return
+	if State(r.state.Load()) == to {
+		return // the common case, without a lock
 	}
 	var failing []string
-	level := slog.LevelInfo
+	failed := false
 	for _, res := range rep.Results {
 		if res.Err != nil && !res.Optional {
 			failing = append(failing, res.Name)
-			if res.Name != StartupCheck && res.Name != ShutdownCheck {
-				level = slog.LevelWarn
-			}
+			failed = failed || (res.Name != StartupCheck && res.Name != ShutdownCheck)
 		}
 	}
-	r.log.Log(context.Background(), level, "readiness: not ready", "failing", failing)
+	r.transition(to, failing, failed)
+}
+
+// transition moves to the state to, unless r is there already or in a later
+// stage, then logs the change and tells the observers. A move to
+// StateNotReady logs at WARN when a dependency failed (failed), at INFO when
+// only the lifecycle or checks not yet run hold readiness back.
+func (r *Readiness) transition(to State, failing []string, failed bool) {
+	r.stateMu.Lock()
+	from := State(r.state.Load())
+	if from == to || to.stage() < from.stage() {
+		r.stateMu.Unlock()
+		return
+	}
+	r.state.Store(int32(to))
+	r.events.send(event{tr: Transition{From: from, To: to, Failing: failing}})
+	r.stateMu.Unlock()
+
+	switch to {
+	case StateReady:
+		r.log.Info("readiness: ready")
+	case StateDraining:
+		r.log.Info("readiness: draining", "failing", failing)
+	default:
+		level := slog.LevelInfo
+		if failed {
+			level = slog.LevelWarn
+		}
+		r.log.Log(context.Background(), level, "readiness: not ready", "failing", failing)
+	}
 }
 
 // entry is one check with its cached result and its run in flight.
@@ -368,6 +443,7 @@ type entry struct {
 	ttl      time.Duration // how long a result is reused
 	log      *slog.Logger
 	now      func() time.Time
+	events   *events // observers of runs
 
 	mu      sync.Mutex
 	err     error         // result of the last run
@@ -420,8 +496,11 @@ func (e *entry) outcome(flight chan struct{}, limit time.Duration, ctxErr error)
 // run runs the check once under its timeout, stores the result and ends flight.
 func (e *entry) run(parent context.Context, flight chan struct{}) {
 	ctx, cancel := context.WithTimeout(parent, e.timeout)
-	err := e.call(ctx)
-	if ctx.Err() != nil && !errors.Is(err, ErrPanic) {
+	start := time.Now()
+	panicked, err := e.call(ctx)
+	took := time.Since(start)
+	timedOut := ctx.Err() != nil && !panicked
+	if timedOut {
 		// Late is failed, even when the check ignored ctx and then passed.
 		err = fmt.Errorf("%w after %s: %w", ErrTimeout, e.timeout, errors.Join(err, ctx.Err()))
 	}
@@ -439,18 +518,21 @@ func (e *entry) run(parent context.Context, flight chan struct{}) {
 	case flipped:
 		e.log.Info("readiness: check passed", "check", e.name)
 	}
+	if e.events.wantRuns { // before flight ends, so that a transition this run causes comes after it
+		e.events.send(event{run: &CheckRun{Name: e.name, Err: err, Duration: took, TimedOut: timedOut, Panicked: panicked, Optional: e.optional}})
+	}
 	close(flight)
 }
 
 // call runs the check, turning a panic into an error that wraps ErrPanic.
-func (e *entry) call(ctx context.Context) (err error) {
+func (e *entry) call(ctx context.Context) (panicked bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			e.log.Error("readiness: check panicked", "check", e.name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			err = fmt.Errorf("%w: %v", ErrPanic, p)
+			panicked, err = true, fmt.Errorf("%w: %v", ErrPanic, p)
 		}
 	}()
-	return e.check.Check(ctx)
+	return false, e.check.Check(ctx)
 }
 
 // group returns the part of name before its first "/", or "" if it has none.

@@ -452,14 +452,16 @@ func TestTransitionLogs(t *testing.T) {
 	r.Report(t.Context(), Filter{Exclude: []string{"db"}}) // filtered reports do not log
 	failing.Store(false)
 	report(3)
+	r.MarkDraining()
+	report(2)
 
 	want := strings.Join([]string{
-		`level=INFO msg="readiness: not ready" failing=[startup]`,
 		`level=INFO msg="readiness: ready"`,
 		`level=WARN msg="readiness: check failed" check=db optional=false error="connect postgres://app:xxxxx@db:5432/x password=xxxxx refused"`,
 		`level=WARN msg="readiness: not ready" failing=[db]`,
 		`level=INFO msg="readiness: check passed" check=db`,
 		`level=INFO msg="readiness: ready"`,
+		`level=INFO msg="readiness: draining" failing=[shutdown]`,
 	}, "\n") + "\n"
 	if got := buf.String(); got != want {
 		t.Errorf("log:\n%s\nwant:\n%s", got, want)
