@@ -48,20 +48,41 @@ func BenchmarkPassThrough(b *testing.B) {
 	b.Run("probes", func(b *testing.B) { serve(b, middleware.Probes(nil)(noop), "/api/notes/42", 200) })
 }
 
-func BenchmarkLivez(b *testing.B) {
-	serve(b, middleware.Probes(nil)(noop), "/livez", 200)
-}
-
-func BenchmarkReadyzCached(b *testing.B) {
+// cachedReadiness returns a started Readiness of the four checks of a typical
+// service (the two lifecycle checks, a pool and a memcached server) whose
+// results are cached for an hour, with opts.
+func cachedReadiness(b *testing.B, opts ...probes.Option) *probes.Readiness {
+	b.Helper()
 	ready, err := probes.NewReadiness([]probes.Checker{
 		probes.Func("postgres/default", func(context.Context) error { return nil }),
 		probes.Func("memcached/cache:11211", func(context.Context) error { return nil }),
-	}, probes.WithTTL(time.Hour))
+	}, append([]probes.Option{probes.WithTTL(time.Hour)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ready.MarkStarted()
-	serve(b, middleware.Probes(ready)(noop), "/readyz", 200)
+	return ready
+}
+
+// observer is an Observer that counts its events, as a metrics exporter would.
+func observer() probes.Option {
+	var runs, transitions atomic.Int64
+	return probes.WithObserver(probes.Observer{
+		CheckDone:    func(probes.CheckRun) { runs.Add(1) },
+		StateChanged: func(probes.Transition) { transitions.Add(1) },
+	})
+}
+
+func BenchmarkLivez(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { serve(b, middleware.Probes(nil)(noop), "/livez", 200) })
+	b.Run("observer", func(b *testing.B) { serve(b, middleware.Probes(cachedReadiness(b, observer()))(noop), "/livez", 200) })
+}
+
+// BenchmarkReadyzCached is /readyz with four checks and a cached result, with
+// and without an observer.
+func BenchmarkReadyzCached(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { serve(b, middleware.Probes(cachedReadiness(b))(noop), "/readyz", 200) })
+	b.Run("observer", func(b *testing.B) { serve(b, middleware.Probes(cachedReadiness(b, observer()))(noop), "/readyz", 200) })
 }
 
 // BenchmarkReadyzFlood sends 1,000 concurrent /readyz requests against one 20 ms

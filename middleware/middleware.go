@@ -70,7 +70,7 @@ func Probes(ready *probes.Readiness, opts ...Option) func(http.Handler) http.Han
 	}
 }
 
-// LivenessHandler returns a [Handler] that answers liveness probes: 200 and the
+// LivenessHandler returns an [http.Handler] that answers liveness probes: 200 and the
 // body "ok" while the process can serve HTTP at all. It checks no dependency, so
 // that an outage of one does not make Kubernetes restart the pod. Responses are
 // as for [ReadinessHandler], with the single check "ping".
@@ -78,7 +78,7 @@ func LivenessHandler() http.Handler {
 	return newProbeHandler("livez", nil)
 }
 
-// ReadinessHandler returns a [Handler] that answers readiness probes with the
+// ReadinessHandler returns an [http.Handler] that answers readiness probes with the
 // results of ready.
 //
 // When ready, the status is 200 and the body "ok". Otherwise the status and body
@@ -275,11 +275,7 @@ func (p *probeHandler) verboseBody(rep probes.Report) string {
 		}
 	}
 	if len(rep.Unknown) > 0 {
-		quoted := make([]string, len(rep.Unknown))
-		for i, u := range rep.Unknown {
-			quoted[i] = strconv.Quote(u)
-		}
-		fmt.Fprintf(&b, "warn: some health checks cannot be excluded: no matches for %s\n", strings.Join(quoted, ","))
+		fmt.Fprintf(&b, "warn: %s\n", unknownWarning(rep.Unknown))
 	}
 	if rep.NotReady != nil {
 		fmt.Fprintf(&b, "%s check failed\n", p.endpoint)
@@ -287,6 +283,16 @@ func (p *probeHandler) verboseBody(rep probes.Report) string {
 		fmt.Fprintf(&b, "%s check passed\n", p.endpoint)
 	}
 	return b.String()
+}
+
+// unknownWarning is the warning about exclude names that match no check, in
+// Kubernetes' words; the text body prefixes it with "warn: ".
+func unknownWarning(unknown []string) string {
+	quoted := make([]string, len(unknown))
+	for i, u := range unknown {
+		quoted[i] = strconv.Quote(u)
+	}
+	return "some health checks cannot be excluded: no matches for " + strings.Join(quoted, ",")
 }
 
 // jsonReport is the JSON form of a report.
@@ -318,8 +324,8 @@ func (p *probeHandler) jsonBody(rep probes.Report) string {
 		}
 		doc.Checks = append(doc.Checks, c)
 	}
-	for _, u := range rep.Unknown {
-		doc.Warnings = append(doc.Warnings, "no check to exclude matches "+strconv.Quote(u))
+	if len(rep.Unknown) > 0 {
+		doc.Warnings = []string{unknownWarning(rep.Unknown)}
 	}
 	b, err := json.Marshal(doc)
 	if err != nil { // cannot happen: the document holds only strings and bools

@@ -161,7 +161,7 @@ func TestProbesNotReady(t *testing.T) {
 		{name: "readyz json warning", target: "/readyz?exclude=x", accept: "application/json", status: 503, body: `{"status":"failed","message":"Not ready","checks":[` +
 			`{"name":"startup","status":"ok"},{"name":"shutdown","status":"ok"},{"name":"postgres/default","status":"ok"},` +
 			`{"name":"memcached/a:1","status":"failed"},{"name":"disk","status":"failed","optional":true}],` +
-			`"warnings":["no check to exclude matches \"x\""]}` + "\n"},
+			`"warnings":["some health checks cannot be excluded: no matches for \"x\""]}` + "\n"},
 	})
 }
 

@@ -16,4 +16,8 @@
 // A failing check's error is meant for the log, not for a response body: it may
 // carry driver detail. [NotReady] is what a caller shows instead. Package
 // middleware serves a Readiness over HTTP.
+//
+// Reading the source: checker.go holds [Checker] and its adapters ([Func],
+// [Optional], [Timeout]); readiness.go holds [Readiness] and the engine behind it
+// (the cache, the runs in flight and the transitions).
 package probes
