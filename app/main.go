@@ -125,10 +125,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		links.WithStats(metrics.NewCache(reg)))
 
 	checks := append(probes.PostgresPools(pools), probes.MemcachedServers(cfg.MemcachedServers)...)
-	probeMetrics := metrics.NewProbes(reg, checkNames(checks))
-	_ = probeMetrics // TODO(metrics): probes.WithObserver(probeMetrics.Observer()) once branch lib lands
 	ready, err := probes.NewReadiness(checks,
 		probes.WithTimeout(cfg.ProbeTimeout), probes.WithTTL(cfg.ProbeTTL), probes.WithLogger(log),
+		probes.WithObserver(metrics.NewProbes(reg, checkNames(checks)).Observer()),
 	)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,34 @@ type httpHandler struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	series   sync.Map // seriesKey → seriesOf: the vectors' children, found once
+}
+
+// seriesKey is what labels a request: its pattern, method and status.
+type seriesKey struct {
+	pattern, method string
+	status          int
+}
+
+// seriesOf holds the series of one seriesKey.
+type seriesOf struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// seriesFor returns the series of k, making them on first use. Keys are
+// bounded as the labels are: patterns, methods and statuses.
+func (m *httpHandler) seriesFor(k seriesKey) seriesOf {
+	if s, ok := m.series.Load(k); ok {
+		return s.(seriesOf)
+	}
+	route, method := routeOf(k.pattern), methodOf(k.method)
+	s := seriesOf{m.requests.WithLabelValues(route, method, codeOf(k.status)), m.duration.WithLabelValues(route, method)}
+	if method == "OTHER" { // do not keep a key per unknown method
+		return s
+	}
+	m.series.Store(k, s)
+	return s
 }
 
 func (m *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -62,12 +91,12 @@ func (m *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer m.inFlight.Dec()
 	sw := &statusWriter{ResponseWriter: w}
 	m.h.ServeHTTP(sw, r)
-	route, method := routeOf(r.Pattern), methodOf(r.Method)
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	m.requests.WithLabelValues(route, method, codeOf(sw.status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+	s := m.seriesFor(seriesKey{r.Pattern, r.Method, sw.status})
+	s.requests.Inc()
+	s.duration.Observe(time.Since(start).Seconds())
 }
 
 // routeOf returns the route label of a ServeMux pattern: the pattern without

@@ -2,14 +2,19 @@ package metrics
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gok8s/gok8s/middleware"
+	"github.com/gok8s/gok8s/probes"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -170,16 +175,16 @@ func TestProbes(t *testing.T) {
 
 	steps := []struct {
 		check, result string
-		state         string
+		state         probes.State
 		wantUp        float64
 		wantReady     float64
 	}{
-		{"postgres/default", ResultOK, "ready", 1, 1},
-		{"postgres/default", ResultFailed, "not_ready", 0, 0},
-		{"postgres/default", ResultTimeout, "not_ready", 0, 0},
-		{"postgres/default", ResultPanic, "not_ready", 0, 0},
-		{"postgres/default", ResultOK, "ready", 1, 1},
-		{"postgres/default", ResultOK, "draining", 1, 0},
+		{"postgres/default", ResultOK, probes.StateReady, 1, 1},
+		{"postgres/default", ResultFailed, probes.StateNotReady, 0, 0},
+		{"postgres/default", ResultTimeout, probes.StateNotReady, 0, 0},
+		{"postgres/default", ResultPanic, probes.StateNotReady, 0, 0},
+		{"postgres/default", ResultOK, probes.StateReady, 1, 1},
+		{"postgres/default", ResultOK, probes.StateDraining, 1, 0},
 	}
 	for i, s := range steps {
 		p.checkDone(s.check, s.result, 3*time.Millisecond)
@@ -195,7 +200,7 @@ func TestProbes(t *testing.T) {
 		for _, v := range st {
 			sum += v
 		}
-		if st[s.state] != 1 || sum != 1 {
+		if st[s.state.String()] != 1 || sum != 1 {
 			t.Errorf("step %d: state %v, want one-hot %s", i, st, s.state)
 		}
 	}
@@ -362,3 +367,134 @@ type discard struct{ header http.Header }
 func (d discard) Header() http.Header         { return d.header }
 func (d discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d discard) WriteHeader(int)             {}
+
+// TestProbesObserver: wired to a real readiness checker, the observer turns
+// runs and transitions into the series: a failing check is down and counted
+// by its result, and the readiness gauge follows the state.
+func TestProbesObserver(t *testing.T) {
+	var fail atomic.Bool
+	checks := []probes.Checker{
+		probes.Func("db", func(ctx context.Context) error {
+			if fail.Load() {
+				return errors.New("down")
+			}
+			return nil
+		}),
+		probes.Func("slow", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }),
+		probes.Func("boom", func(ctx context.Context) error { panic("boom") }),
+	}
+	reg := prometheus.NewPedanticRegistry()
+	p := NewProbes(reg, []string{"db", "slow", "boom"})
+	ready, err := probes.NewReadiness(checks, probes.WithTTL(0), probes.WithTimeout(20*time.Millisecond),
+		probes.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), probes.WithObserver(p.Observer()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.MarkStarted()
+
+	// waitFor probes and scrapes until the series hold want, or fails after 5 s.
+	waitFor := func(what string, want map[string]float64) {
+		t.Helper()
+		var got map[string]float64
+		err := poll(5*time.Second, func() bool {
+			ready.Report(t.Context(), probes.Filter{}) // a probe: runs the checks
+			got = map[string]float64{"ready": series(t, reg, "gok8s_ready")[""]}
+			for k, v := range series(t, reg, "gok8s_probe_check_up") {
+				got["up "+k] = v
+			}
+			for k, v := range series(t, reg, "gok8s_readiness_state") {
+				got["state "+k] = v
+			}
+			for k, v := range want {
+				if g, ok := got[k]; !ok || g != v {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			t.Fatalf("%s: %v: series %v, want %v", what, err, got, want)
+		}
+	}
+	waitFor("db up", map[string]float64{"up db": 1, "up slow": 0, "up boom": 0, "ready": 0, "state not_ready": 1})
+	runs := series(t, reg, "gok8s_probe_check_runs_total")
+	if !(runs["db ok"] > 0 && runs["slow timeout"] > 0 && runs["boom panic"] > 0) || runs["db failed"] != 0 {
+		t.Errorf("runs %v: want db ok, slow timeout, boom panic", runs)
+	}
+	fail.Store(true)
+	waitFor("db down", map[string]float64{"up db": 0, "ready": 0})
+	if series(t, reg, "gok8s_probe_check_runs_total")["db failed"] == 0 {
+		t.Error("no failed run of db counted")
+	}
+	ready.MarkDraining()
+	waitFor("draining", map[string]float64{"state draining": 1, "state not_ready": 0, "ready": 0})
+}
+
+// TestProbesReadyFlips: with every check passing the state goes starting →
+// ready, and the ready gauge with it.
+func TestProbesReadyFlips(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	p := NewProbes(reg, []string{"db"})
+	ready, err := probes.NewReadiness([]probes.Checker{probes.Func("db", func(context.Context) error { return nil })},
+		probes.WithTTL(0), probes.WithObserver(p.Observer()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := series(t, reg, "gok8s_ready")[""]; got != 0 {
+		t.Fatalf("ready before start: %v", got)
+	}
+	ready.MarkStarted()
+	err = poll(5*time.Second, func() bool {
+		ready.Report(t.Context(), probes.Filter{})
+		return series(t, reg, "gok8s_ready")[""] == 1 && series(t, reg, "gok8s_probe_check_up")["db"] == 1
+	})
+	if err != nil {
+		t.Fatalf("ready %v, up %v; want 1, 1", series(t, reg, "gok8s_ready"), series(t, reg, "gok8s_probe_check_up"))
+	}
+	if got := series(t, reg, "gok8s_readiness_state"); got["ready"] != 1 || got["starting"] != 0 {
+		t.Errorf("state %v, want ready", got)
+	}
+}
+
+// poll calls ok every 10 ms until it returns true, or returns an error after limit.
+func poll(limit time.Duration, ok func() bool) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(limit)
+	for !ok() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return fmt.Errorf("not so after %s", limit)
+		}
+	}
+	return nil
+}
+
+// TestHTTPSeriesReused: repeated requests land on the series found the first
+// time, and a request with an unknown method leaves no key behind.
+func TestHTTPSeriesReused(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	h := HTTPHandler(reg, linksMux()).(*httpHandler)
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/api/links/a"}, {"GET", "/api/links/b"}, {"GET", "/api/links/a"}, {"DELETE", "/api/links/a"},
+		{"BREW", "/api/links"}, {"MOO", "/api/links"},
+	} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(r.method, r.path, nil))
+	}
+	got := series(t, reg, "gok8s_http_requests_total")
+	want := map[string]float64{"200 GET /api/links/{slug}": 3, "204 DELETE /api/links/{slug}": 1, "405 OTHER /api/links": 2}
+	if len(got) != len(want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %v, want %v", k, got[k], v)
+		}
+	}
+	keys := 0
+	h.series.Range(func(any, any) bool { keys++; return true })
+	if keys != 2 {
+		t.Errorf("%d cached keys, want 2 (none for unknown methods)", keys)
+	}
+}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"time"
 
+	"github.com/gok8s/gok8s/probes"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -14,10 +15,6 @@ const (
 	ResultPanic   = "panic"
 )
 
-// States of the readiness, the values of gok8s_readiness_state's state label,
-// as the probes package's State.String spells them.
-var states = []string{"starting", "ready", "not_ready", "draining"}
-
 // Probes holds the readiness series:
 //
 //	gok8s_probe_check_up{check}                 1 if the check's last run passed, else 0
@@ -26,8 +23,8 @@ var states = []string{"starting", "ready", "not_ready", "draining"}
 //	gok8s_ready                                 1 while the readiness state is ready, else 0
 //	gok8s_readiness_state{state}                1 for the current state, 0 for the others
 //
-// The readiness checker's observer feeds it; until the first transition the
-// state is "starting". Its methods are safe for concurrent use.
+// [Probes.Observer] feeds it from the readiness checker; until the first
+// transition the state is "starting". Its methods are safe for concurrent use.
 type Probes struct {
 	up       *prometheus.GaugeVec
 	duration *prometheus.HistogramVec
@@ -71,8 +68,31 @@ func NewProbes(reg prometheus.Registerer, checks []string) *Probes {
 			p.runs.WithLabelValues(c, r)
 		}
 	}
-	p.setState("starting")
+	p.setState(probes.StateStarting)
 	return p
+}
+
+// Observer returns the [probes.Observer] that feeds p: pass it to
+// probes.NewReadiness with probes.WithObserver. A run that panicked counts as
+// panic, one that timed out as timeout, any other error as failed.
+func (p *Probes) Observer() probes.Observer {
+	return probes.Observer{
+		CheckDone:    func(run probes.CheckRun) { p.checkDone(run.Name, resultOf(run), run.Duration) },
+		StateChanged: func(tr probes.Transition) { p.setState(tr.To) },
+	}
+}
+
+// resultOf returns the result label of run.
+func resultOf(run probes.CheckRun) string {
+	switch {
+	case run.Panicked:
+		return ResultPanic
+	case run.TimedOut:
+		return ResultTimeout
+	case run.Err != nil:
+		return ResultFailed
+	}
+	return ResultOK
 }
 
 // checkDone counts one run of check with result, which took d.
@@ -87,15 +107,15 @@ func (p *Probes) checkDone(check, result string, d time.Duration) {
 }
 
 // setState makes state the current readiness state.
-func (p *Probes) setState(state string) {
-	for _, s := range states {
+func (p *Probes) setState(state probes.State) {
+	for _, s := range []probes.State{probes.StateStarting, probes.StateReady, probes.StateNotReady, probes.StateDraining} {
 		v := 0.0
 		if s == state {
 			v = 1
 		}
-		p.state.WithLabelValues(s).Set(v)
+		p.state.WithLabelValues(s.String()).Set(v)
 	}
-	if state == "ready" {
+	if state == probes.StateReady {
 		p.ready.Set(1)
 	} else {
 		p.ready.Set(0)
