@@ -49,6 +49,30 @@ func WithStats(s CacheStats) CacheOption {
 	return func(c *Cache) { c.stats = s }
 }
 
+func withOptions(c *Cache, opts []CacheOption) *Cache {
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
+}
+
+// count reports the outcome of a memcached call op to c's CacheStats: a get
+// that found the key is a hit, one that did not a miss; other errors are
+// errors (a delete of a missing key is none of these).
+func (c *Cache) count(op string, err error) {
+	switch {
+	case c.stats == nil:
+	case errors.Is(err, memcache.ErrCacheMiss):
+		if op == "get" {
+			c.stats.Miss()
+		}
+	case err != nil:
+		c.stats.Error(op)
+	case op == "get":
+		c.stats.Hit()
+	}
+}
+
 var _ Repository = (*Cache)(nil)
 
 // NewCache returns a Cache in front of next. Keys are spread over servers
@@ -57,13 +81,9 @@ var _ Repository = (*Cache)(nil)
 // timeout bounds each memcached call; ttl is rounded down to whole seconds and
 // capped at 30 days, beyond which memcached reads it as a Unix time.
 func NewCache(next Repository, servers []string, ttl, timeout time.Duration, log *slog.Logger, opts ...CacheOption) *Cache {
-	mc := memcache.NewFromSelector(serverList(servers))
-	mc.Timeout = timeout
-	c := &Cache{next: next, client: mc, expires: expiration(ttl), log: log}
-	for _, opt := range opts {
-		opt(c)
-	}
-	return c
+	c := memcache.NewFromSelector(serverList(servers))
+	c.Timeout = timeout
+	return withOptions(&Cache{next: next, client: c, expires: expiration(ttl), log: log}, opts)
 }
 
 // expiration returns ttl in whole seconds, at least 1 and at most 30 days' worth.
@@ -135,21 +155,9 @@ func (c *Cache) drop(ctx context.Context, slug string) {
 	c.note(ctx, "delete", c.client.Delete(key(slug)))
 }
 
-// note counts the outcome of a memcached call op, and logs it when it changes
-// the cache's state.
+// note logs the outcome of a memcached call op when it changes the cache's state.
 func (c *Cache) note(ctx context.Context, op string, err error) {
-	if c.stats != nil {
-		switch {
-		case errors.Is(err, memcache.ErrCacheMiss):
-			if op == "get" {
-				c.stats.Miss()
-			}
-		case err != nil:
-			c.stats.Error(op)
-		case op == "get":
-			c.stats.Hit()
-		}
-	}
+	c.count(op, err)
 	if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
 		level := slog.LevelDebug
 		if !c.down.Swap(true) {
