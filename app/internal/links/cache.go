@@ -32,47 +32,6 @@ type Cache struct {
 	stats   CacheStats  // nil: none
 }
 
-// CacheStats counts what a Cache's memcached calls found: Hit and Miss for each
-// read, Error for each failed call, by operation (get, set or delete). Its
-// methods must be safe for concurrent use and must not block.
-type CacheStats interface {
-	Hit()
-	Miss()
-	Error(op string)
-}
-
-// A CacheOption changes a default of [NewCache].
-type CacheOption func(*Cache)
-
-// WithStats makes the Cache report to s (default: to nothing).
-func WithStats(s CacheStats) CacheOption {
-	return func(c *Cache) { c.stats = s }
-}
-
-func withOptions(c *Cache, opts []CacheOption) *Cache {
-	for _, opt := range opts {
-		opt(c)
-	}
-	return c
-}
-
-// count reports the outcome of a memcached call op to c's CacheStats: a get
-// that found the key is a hit, one that did not a miss; other errors are
-// errors (a delete of a missing key is none of these).
-func (c *Cache) count(op string, err error) {
-	switch {
-	case c.stats == nil:
-	case errors.Is(err, memcache.ErrCacheMiss):
-		if op == "get" {
-			c.stats.Miss()
-		}
-	case err != nil:
-		c.stats.Error(op)
-	case op == "get":
-		c.stats.Hit()
-	}
-}
-
 var _ Repository = (*Cache)(nil)
 
 // NewCache returns a Cache in front of next. Keys are spread over servers

@@ -6,7 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 //
 //	gok8s_cache_hits_total         reads that found the link in memcached
 //	gok8s_cache_misses_total       reads that did not, and went to the database
-//	gok8s_cache_errors_total{op}   memcached calls that failed, by operation: get, set, delete
+//	gok8s_cache_errors_total{op}   memcached calls that failed, by operation: get, set, delete, …
 //
 // It implements links.CacheStats. Its methods are safe for concurrent use.
 type Cache struct {
