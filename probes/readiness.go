@@ -240,7 +240,7 @@ type Report struct {
 	// Results holds one result per selected check: the lifecycle checks first,
 	// then the others in the order given to NewReadiness.
 	Results []Result
-	// Unknown lists the Exclude entries that match no check.
+	// Unknown lists the Exclude entries that match no check, sorted, each once.
 	Unknown []string
 	// NotReady is nil when every selected check that is neither optional nor
 	// excluded passed. Otherwise it is the first such failure that is a
@@ -324,6 +324,7 @@ func (rep *Report) add(f Filter, name, grp string, err error, optional bool) boo
 	return !excluded
 }
 
+// unknown returns the names of exclude that match no check, sorted, each once.
 func (r *Readiness) unknown(exclude []string) []string {
 	var unknown []string
 	for _, x := range exclude {
@@ -331,7 +332,8 @@ func (r *Readiness) unknown(exclude []string) []string {
 			unknown = append(unknown, x)
 		}
 	}
-	return unknown
+	slices.Sort(unknown)
+	return slices.Compact(unknown)
 }
 
 // wait is a result that waits for the run in flight.
