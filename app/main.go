@@ -115,13 +115,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 	repo := links.NewCache(links.NewStore(pools["default"]), cfg.MemcachedServers, cfg.CacheTTL, cfg.CacheTimeout, log)
 
+	// Each PostgreSQL check has a connection of its own: request load never queues a probe.
 	ready, err := probes.NewReadiness(
-		append(probes.PostgresPools(pools), probes.MemcachedServers(cfg.MemcachedServers)...),
+		append(probes.PostgresConns(pools), probes.MemcachedServers(cfg.MemcachedServers)...),
 		probes.WithTimeout(cfg.ProbeTimeout), probes.WithTTL(cfg.ProbeTTL), probes.WithLogger(log),
 	)
 	if err != nil {
 		return err
 	}
+	defer ready.Close()
 
 	// =========================================================================
 	// Start API service

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"slices"
@@ -204,6 +205,24 @@ func (r *Readiness) lastFailing() (failing []string, failed bool) {
 		}
 	}
 	return failing, failed
+}
+
+// Close closes every check that is an [io.Closer], such as [PostgresConn]'s,
+// and returns their errors joined. Call it once the server no longer probes.
+func (r *Readiness) Close() error {
+	var errs []error
+	for _, e := range r.checks {
+		c := e.check
+		if t, ok := c.(*traits); ok {
+			c = t.Checker
+		}
+		if cl, ok := c.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", e.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Name returns "readyz", so that a Readiness is itself a [Checker].
