@@ -124,7 +124,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	repo := links.NewCache(links.NewStore(pools["default"]), cfg.MemcachedServers, cfg.CacheTTL, cfg.CacheTimeout, log,
 		links.WithStats(metrics.NewCache(reg)))
 
-	checks := append(probes.PostgresPools(pools), probes.MemcachedServers(cfg.MemcachedServers)...)
+	// Each PostgreSQL check has a connection of its own: request load never queues a probe.
+	checks := append(probes.PostgresConns(pools), probes.MemcachedServers(cfg.MemcachedServers)...)
 	ready, err := probes.NewReadiness(checks,
 		probes.WithTimeout(cfg.ProbeTimeout), probes.WithTTL(cfg.ProbeTTL), probes.WithLogger(log),
 		probes.WithObserver(metrics.NewProbes(reg, checkNames(checks)).Observer()),
@@ -132,6 +133,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	defer ready.Close()
 
 	// =========================================================================
 	// Start API service

@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -85,22 +86,58 @@ func BenchmarkReadyzCached(b *testing.B) {
 	b.Run("observer", func(b *testing.B) { serve(b, middleware.Probes(cachedReadiness(b, observer()))(noop), "/readyz", 200) })
 }
 
-// BenchmarkReadyzFlood sends 1,000 concurrent /readyz requests against one 20 ms
-// check with an empty cache; it reports the check's runs per flood.
+// BenchmarkReadyzChecks is cached /readyz with 1, 10 and 100 checks.
+func BenchmarkReadyzChecks(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("checks=%d", n), func(b *testing.B) {
+			checks := make([]probes.Checker, n)
+			for i := range checks {
+				checks[i] = probes.Func(fmt.Sprintf("check-%d", i), func(context.Context) error { return nil })
+			}
+			ready, err := probes.NewReadiness(checks, probes.WithTTL(time.Hour))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ready.MarkStarted()
+			serve(b, middleware.Probes(ready)(noop), "/readyz", 200)
+		})
+	}
+}
+
+// BenchmarkReadyzFlood sends 1,000 concurrent /readyz requests against 1 or 100
+// checks of 20 ms each with an empty cache; it reports the runs of each check
+// per flood, which must be 1.
 func BenchmarkReadyzFlood(b *testing.B) {
+	for _, checks := range []int{1, 100} {
+		b.Run(fmt.Sprintf("checks=%d", checks), func(b *testing.B) { flood(b, checks) })
+	}
+}
+
+func flood(b *testing.B, checks int) {
 	const n = 1000
 	var runs atomic.Int64
+	slow := func(ctx context.Context) error {
+		runs.Add(1)
+		t := time.NewTimer(20 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	list := make([]probes.Checker, checks)
+	for i := range list {
+		list[i] = probes.Func(fmt.Sprintf("slow-%d", i), slow)
+	}
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		ready, err := probes.NewReadiness([]probes.Checker{probes.Func("slow", func(ctx context.Context) error {
-			runs.Add(1)
-			select {
-			case <-time.After(20 * time.Millisecond):
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})})
+		ready, err := probes.NewReadiness(list, probes.WithTTL(time.Minute))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -108,11 +145,11 @@ func BenchmarkReadyzFlood(b *testing.B) {
 		h := middleware.Probes(ready)(noop)
 		var wg sync.WaitGroup
 		var failed atomic.Int64
-		for range n {
+		for i := range n {
 			wg.Go(func() {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-				if rec.Code != 200 {
+				w := &discard{h: http.Header{}}
+				h.ServeHTTP(w, reqs[i])
+				if w.code != 200 {
 					failed.Add(1)
 				}
 			})
@@ -122,5 +159,5 @@ func BenchmarkReadyzFlood(b *testing.B) {
 			b.Fatalf("%d of %d requests failed", failed.Load(), n)
 		}
 	}
-	b.ReportMetric(float64(runs.Load())/float64(b.N), "check-runs/op")
+	b.ReportMetric(float64(runs.Load())/float64(b.N)/float64(checks), "runs/check")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"slices"
@@ -206,6 +207,24 @@ func (r *Readiness) lastFailing() (failing []string, failed bool) {
 	return failing, failed
 }
 
+// Close closes every check that is an [io.Closer], such as [PostgresConn]'s,
+// and returns their errors joined. Call it once the server no longer probes.
+func (r *Readiness) Close() error {
+	var errs []error
+	for _, e := range r.checks {
+		c := e.check
+		if t, ok := c.(*traits); ok {
+			c = t.Checker
+		}
+		if cl, ok := c.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", e.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Name returns "readyz", so that a Readiness is itself a [Checker].
 func (r *Readiness) Name() string { return "readyz" }
 
@@ -240,7 +259,7 @@ type Report struct {
 	// Results holds one result per selected check: the lifecycle checks first,
 	// then the others in the order given to NewReadiness.
 	Results []Result
-	// Unknown lists the Exclude entries that match no check.
+	// Unknown lists the Exclude entries that match no check, sorted, each once.
 	Unknown []string
 	// NotReady is nil when every selected check that is neither optional nor
 	// excluded passed. Otherwise it is the first such failure that is a
@@ -324,6 +343,7 @@ func (rep *Report) add(f Filter, name, grp string, err error, optional bool) boo
 	return !excluded
 }
 
+// unknown returns the names of exclude that match no check, sorted, each once.
 func (r *Readiness) unknown(exclude []string) []string {
 	var unknown []string
 	for _, x := range exclude {
@@ -331,7 +351,8 @@ func (r *Readiness) unknown(exclude []string) []string {
 			unknown = append(unknown, x)
 		}
 	}
-	return unknown
+	slices.Sort(unknown)
+	return slices.Compact(unknown)
 }
 
 // wait is a result that waits for the run in flight.
