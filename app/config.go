@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -27,8 +28,8 @@ type config struct {
 	MaxBodyBytes      int64         `envconfig:"HTTP_MAX_BODY_BYTES" default:"1048576" desc:"largest request body"`
 	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"address of the debug listener (GET /debug/runtime); empty: none"`
 
-	DatabaseURL       string       `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)"`
-	ExtraDatabaseURLs databaseURLs `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url"`
+	DatabaseURL       string       `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)" secret:"true"`
+	ExtraDatabaseURLs databaseURLs `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url" secret:"true"`
 	DatabaseMaxConns  int32        `envconfig:"DATABASE_MAX_CONNS" default:"10" desc:"connections per pool"`
 
 	MemcachedServers []string      `envconfig:"MEMCACHED_SERVERS" default:"localhost:11211" desc:"memcached servers, host:port,host:port"`
@@ -55,6 +56,9 @@ func configNames() []string {
 	return names
 }
 
+// poolName is a database name in EXTRA_DATABASE_URLS.
+var poolName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
 // databaseURLs is a list of name=url pairs, separated by commas.
 type databaseURLs map[string]string
 
@@ -79,11 +83,21 @@ func loadConfig() (config, error) {
 	var cfg config
 	if err := envconfig.Process("", &cfg); err != nil {
 		if pe, ok := errors.AsType[*envconfig.ParseError](err); ok {
-			return cfg, fmt.Errorf("%s: %q is not a valid %s", pe.KeyName, pe.Value, typeName(pe.TypeName))
+			if secret(pe.FieldName) { // the value may hold a password: never print it
+				return cfg, fmt.Errorf("%s: is not a valid %s (value not shown: it may hold a password)", pe.KeyName, typeName(pe.TypeName))
+			}
+			return cfg, fmt.Errorf("%s: %s is not a valid %s", pe.KeyName, quoteShort(pe.Value), typeName(pe.TypeName))
 		}
 		return cfg, err
 	}
 	return cfg, cfg.validate()
+}
+
+// secret reports whether config's field holds values that may carry a
+// password (tag secret:"true"); errors about them never quote the value.
+func secret(field string) bool {
+	f, ok := reflect.TypeFor[config]().FieldByName(field)
+	return ok && f.Tag.Get("secret") == "true"
 }
 
 func typeName(t string) string {
@@ -119,12 +133,12 @@ func (c config) validate() error {
 			bad(t.name, "must not be negative")
 		}
 	}
-	if _, err := c.listenPort(); err != nil {
-		bad("HTTP_ADDR", fmt.Sprintf("%q is not host:port", c.HTTPAddr))
+	if err := validateHostPort("HTTP_ADDR", c.HTTPAddr); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DebugAddr != "" {
-		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			bad("DEBUG_ADDR", fmt.Sprintf("%q is not host:port", c.DebugAddr))
+		if err := validateHostPort("DEBUG_ADDR", c.DebugAddr); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.CacheTTL < time.Second {
@@ -140,8 +154,8 @@ func (c config) validate() error {
 		bad("DATABASE_URL", "does not parse as a PostgreSQL URL")
 	}
 	for name, u := range c.ExtraDatabaseURLs {
-		if name == "" || strings.Contains(name, "/") {
-			bad("EXTRA_DATABASE_URLS", fmt.Sprintf("name %q must be non-empty and without '/'", name))
+		if !poolName.MatchString(name) { // not quoted: a misplaced URL may hold a password
+			bad("EXTRA_DATABASE_URLS", "a name must be 1 to 32 lower-case letters, digits, '-' or '_'")
 		} else if name == "default" {
 			bad("EXTRA_DATABASE_URLS", `the name "default" is DATABASE_URL's`)
 		} else if _, err := pgxpool.ParseConfig(u); err != nil {
@@ -158,6 +172,10 @@ func (c config) validate() error {
 			bad("MEMCACHED_SERVERS", "has an empty entry")
 		case seen[s]:
 			bad("MEMCACHED_SERVERS", fmt.Sprintf("names %q twice", s))
+		default:
+			if err := validateServer("MEMCACHED_SERVERS", s); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		seen[s] = true
 	}
