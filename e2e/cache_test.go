@@ -46,7 +46,9 @@ func (a *app) do(ctx context.Context, method, path, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := a.client.Do(req)
+	cl := *a.client // answers as they are: a redirect is not followed
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := cl.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}

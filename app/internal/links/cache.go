@@ -257,10 +257,17 @@ func (c *Cache) write(ctx context.Context, slug string, do func() error) error {
 	return err
 }
 
+// tombstone sets a tombstone on k. A connection memcached closed (an idle
+// connection to a server that has since stopped) is tried once more on a new
+// one, which tells a stopped server (refused) from a running one.
 func (c *Cache) tombstone(b *budget, k string) error {
-	_, err := call(b, "set", func() (struct{}, error) {
+	set := func() (struct{}, error) {
 		return struct{}{}, c.client.Set(&memcache.Item{Key: k, Value: []byte{kindTombstone}, Expiration: tombstoneTTL})
-	})
+	}
+	_, err := call(b, "set", set)
+	if err != nil && !refused(err) && !b.spent {
+		_, err = call(b, "set", set)
+	}
 	return err
 }
 

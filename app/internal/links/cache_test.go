@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -200,6 +201,22 @@ func TestCacheWriteOutage(t *testing.T) {
 	t.Run("not running", func(t *testing.T) {
 		c, repo, mc, _ := newFakeCache(t, 100*time.Millisecond)
 		mc.setFail(func(string) error { return errFakeRefused })
+		if _, err := c.Create(t.Context(), "go", "https://new.example"); err != nil {
+			t.Fatalf("Create = %v", err)
+		}
+		if l, _ := repo.Get(t.Context(), "go"); l.URL != "https://new.example" {
+			t.Errorf("the write was not applied: %+v", l)
+		}
+	})
+	t.Run("stopped, on an idle connection", func(t *testing.T) {
+		c, repo, mc, _ := newFakeCache(t, 100*time.Millisecond)
+		calls := 0
+		mc.setFail(func(string) error {
+			if calls++; calls == 1 {
+				return io.EOF // the server closed the pooled connection
+			}
+			return errFakeRefused
+		})
 		if _, err := c.Create(t.Context(), "go", "https://new.example"); err != nil {
 			t.Fatalf("Create = %v", err)
 		}
