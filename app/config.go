@@ -34,7 +34,7 @@ type config struct {
 
 	MemcachedServers []string      `envconfig:"MEMCACHED_SERVERS" default:"localhost:11211" desc:"memcached servers, host:port,host:port"`
 	CacheTTL         time.Duration `envconfig:"CACHE_TTL" default:"5m" desc:"how long a link stays cached (whole seconds)"`
-	CacheTimeout     time.Duration `envconfig:"CACHE_TIMEOUT" default:"200ms" desc:"bound on one memcached call"`
+	CacheTimeout     time.Duration `envconfig:"CACHE_TIMEOUT" default:"200ms" desc:"bound on one request's time in memcached"`
 
 	ProbeTimeout time.Duration `envconfig:"PROBE_TIMEOUT" default:"1s" desc:"bound on one readiness check and on a probe's wait"`
 	ProbeTTL     time.Duration `envconfig:"PROBE_TTL" default:"1s" desc:"how long a readiness check's result is reused"`
