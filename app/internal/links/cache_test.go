@@ -335,3 +335,26 @@ func TestCacheMalformedKeyIsNoOutage(t *testing.T) {
 		t.Errorf("logged as an outage:\n%s", logs.String())
 	}
 }
+
+// BenchmarkCacheGet: a hit and a miss (lease, read, fill) against the
+// in-memory fake, so the figures are the cache's own cost.
+func BenchmarkCacheGet(b *testing.B) {
+	for _, hit := range []bool{true, false} {
+		b.Run(map[bool]string{true: "hit", false: "miss"}[hit], func(b *testing.B) {
+			repo, mc := newMemRepo(), newFakeMemcache()
+			c := newCache(repo, mc, time.Minute, time.Second, slog.New(slog.DiscardHandler))
+			if _, err := repo.Create(b.Context(), "go", "https://go.dev"); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if !hit {
+					mc.advance(2 * time.Minute) // past the TTL: a miss
+				}
+				if _, err := c.Get(b.Context(), "go"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
