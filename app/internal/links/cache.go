@@ -322,7 +322,8 @@ var errSpent = errors.New("links: memcached: the request's cache time is spent")
 // runs out or the request ends first.
 func call[T any](b *budget, op string, f func() (T, error)) (T, error) {
 	var zero T
-	if b.spent {
+	if b.spent || !time.Now().Before(b.deadline) {
+		b.spent = true
 		return zero, errSpent
 	}
 	ctx, cancel := context.WithDeadline(b.ctx, b.deadline)
