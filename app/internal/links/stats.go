@@ -30,21 +30,29 @@ func withOptions(c *Cache, opts []CacheOption) *Cache {
 	return c
 }
 
-// count reports the outcome of a memcached call op to c's CacheStats: a get
-// that found the key is a hit, one that did not a miss. Any other error is an
-// error, except the answers of a memcached that works: a missing key, a lost
-// add or cas, a key it cannot take.
+// count reports a failed memcached call op to c's CacheStats. The answers of a
+// memcached that works are no errors: a missing key, a lost add or cas, a key
+// it cannot take. Hits and misses are counted by Get, which knows what the
+// value it found means.
 func (c *Cache) count(op string, err error) {
 	switch {
-	case c.stats == nil:
-	case errors.Is(err, memcache.ErrCacheMiss):
-		if op == "get" {
-			c.stats.Miss()
-		}
-	case errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrMalformedKey):
-	case err != nil:
+	case c.stats == nil, err == nil:
+	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored),
+		errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrMalformedKey):
+	default:
 		c.stats.Error(op)
-	case op == "get":
+	}
+}
+
+// lookedUp reports a read's first get to c's CacheStats: a hit when it found a
+// link or a link's absence, a miss otherwise (no entry, a lease, a tombstone,
+// an entry that does not decode). A get that failed is an error, neither.
+func (c *Cache) lookedUp(hit bool) {
+	switch {
+	case c.stats == nil:
+	case hit:
 		c.stats.Hit()
+	default:
+		c.stats.Miss()
 	}
 }
