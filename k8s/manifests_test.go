@@ -16,8 +16,10 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// overlays are the kustomizations under test, relative to this directory.
-var overlays = []string{"base", "overlays/kind", "overlays/production"}
+// overlays are the kustomizations under test, relative to this directory:
+// the base, each overlay, and the production overlay with the monitoring
+// component (testdata/monitoring), as a prometheus-operator user writes it.
+var overlays = []string{"base", "overlays/kind", "overlays/production", "testdata/monitoring"}
 
 // render builds the kustomization in dir, as `kubectl kustomize dir` would.
 func render(t testing.TB, dir string) []*unstructured.Unstructured {
