@@ -3,10 +3,12 @@ package k8s_test
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -220,18 +223,31 @@ var pendingVariables = []string{"ADMIN_ADDR", "PROBE_OPTIONAL"}
 type policy func(o objects) []string
 
 var policies = map[string]policy{
-	"probe paths are the middleware's":          probePaths,
-	"readiness timeout exceeds the app's":       readinessTimeout,
-	"grace period exceeds the shutdown":         gracePeriod,
-	"containers are limited and locked down":    hardened,
-	"selectors match their templates":           selectorsMatch,
-	"images are pinned":                         pinnedImages,
-	"ConfigMap keys are app variables":          configKeys,
-	"Services and PDBs select pods":             servicesAndPDBs,
-	"named ports exist":                         namedPorts,
-	"referenced objects exist":                  references,
-	"StatefulSets name a headless Service":      headlessServices,
-	"autoscalers target an existing Deployment": autoscalerTargets,
+	"probe paths are the middleware's":           probePaths,
+	"readiness timeout exceeds the app's":        readinessTimeout,
+	"grace period exceeds the shutdown":          gracePeriod,
+	"containers are limited and locked down":     hardened,
+	"selectors match their templates":            selectorsMatch,
+	"images are pinned":                          pinnedImages,
+	"ConfigMap keys are app variables":           configKeys,
+	"Services and PDBs select pods":              servicesAndPDBs,
+	"named ports exist":                          namedPorts,
+	"referenced objects exist":                   references,
+	"StatefulSets name a headless Service":       headlessServices,
+	"autoscalers target an existing Deployment":  autoscalerTargets,
+	"the app reads DATABASE_URL from its Secret": databaseFromSecret,
+	"namespaces enforce restricted pods":         restrictedNamespaces,
+	"metrics stay inside the cluster":            metricsInside,
+	"rollouts keep every pod serving":            rollouts,
+	"a drain can proceed":                        drains,
+	"app pods spread over nodes and zones":       spread,
+	"a cache outage keeps pods in the Service":   optionalCache,
+	"network: default deny":                      denyByDefault,
+	"network: every pod has its policy":          everyPodSelected,
+	"network: no rule allows all":                noAllowAll,
+	"network: admitted ports are pods' ports":    ingressPortsExist,
+	"network: the app reaches only its deps":     appEgress,
+	"network: backends admit only the app":       backendsAcceptOnlyTheApp,
 }
 
 // probePaths: the app's probes ask paths the middleware answers, readiness on
@@ -585,6 +601,234 @@ func autoscalerTargets(o objects) []string {
 	return bad
 }
 
+// databaseFromSecret: the app's DATABASE_URL comes from the Secret
+// databaseSecret, never from the ConfigMap or a literal.
+func databaseFromSecret(o objects) []string {
+	_, c, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	if _, ok := o.appEnv()[databaseKey]; ok {
+		bad = append(bad, databaseKey+" is set in plain text (a ConfigMap or an env value): it holds a password")
+	}
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == databaseKey })
+	switch {
+	case i < 0 || c.Env[i].ValueFrom == nil || c.Env[i].ValueFrom.SecretKeyRef == nil:
+		bad = append(bad, fmt.Sprintf("the app does not read %s from a Secret", databaseKey))
+	case c.Env[i].ValueFrom.SecretKeyRef.Name != databaseSecret || c.Env[i].ValueFrom.SecretKeyRef.Key != databaseKey:
+		r := c.Env[i].ValueFrom.SecretKeyRef
+		bad = append(bad, fmt.Sprintf("the app reads %s from Secret %s key %s, not the documented %s key %s", databaseKey, r.Name, r.Key, databaseSecret, databaseKey))
+	case c.Env[i].ValueFrom.SecretKeyRef.Optional != nil && *c.Env[i].ValueFrom.SecretKeyRef.Optional:
+		bad = append(bad, fmt.Sprintf("the app's %s Secret is optional: without it the app would start against its default database", databaseKey))
+	}
+	return bad
+}
+
+// restrictedNamespaces: every Namespace enforces, audits and warns about the
+// restricted Pod Security Standard.
+func restrictedNamespaces(o objects) []string {
+	var bad []string
+	for _, ns := range o.namespaces {
+		for _, mode := range []string{"enforce", "audit", "warn"} {
+			if l := "pod-security.kubernetes.io/" + mode; ns.Labels[l] != "restricted" {
+				bad = append(bad, fmt.Sprintf("Namespace %s label %s is %q, want restricted", ns.Name, l, ns.Labels[l]))
+			}
+		}
+	}
+	return bad
+}
+
+// addrPort returns the port of a listen address such as ":8080".
+func addrPort(addr string) (int32, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(p, 10, 32)
+	return int32(n), err
+}
+
+// metricsInside: the app's container port metrics is the admin listener's
+// (ADMIN_ADDR), apart from the API port; the Services that carry it are
+// ClusterIP; each ServiceMonitor scrapes a port of a Service it selects.
+func metricsInside(o objects) []string {
+	_, c, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	env := o.appEnv()
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for _, l := range []struct{ variable, port string }{{"HTTP_ADDR", "http"}, {"ADMIN_ADDR", "metrics"}} {
+		n, err := addrPort(env[l.variable])
+		switch {
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("%s %q: %v", l.variable, env[l.variable], err))
+		case ports[l.port] == 0:
+			bad = append(bad, fmt.Sprintf("the app container has no port %s", l.port))
+		case ports[l.port] != n:
+			bad = append(bad, fmt.Sprintf("%s listens on %d, the container port %s is %d", l.variable, n, l.port, ports[l.port]))
+		}
+	}
+	if ports["metrics"] != 0 && ports["metrics"] == ports["http"] {
+		bad = append(bad, "the metrics port is the API port")
+	}
+	carries := 0
+	for _, s := range o.services {
+		for _, sp := range s.Spec.Ports {
+			if sp.TargetPort.StrVal != "metrics" && (sp.TargetPort.IntVal == 0 || sp.TargetPort.IntVal != ports["metrics"]) {
+				continue
+			}
+			carries++
+			if s.Spec.Type != "" && s.Spec.Type != corev1.ServiceTypeClusterIP {
+				bad = append(bad, fmt.Sprintf("Service %s (%s) exposes the metrics port outside the cluster", s.Name, s.Spec.Type))
+			}
+		}
+	}
+	if carries == 0 {
+		bad = append(bad, "no Service carries the metrics port")
+	}
+	for _, m := range o.monitors {
+		var selected []corev1.Service
+		for _, s := range o.services {
+			if subset(m.Spec.Selector.MatchLabels, s.Labels) {
+				selected = append(selected, s)
+			}
+		}
+		if len(selected) == 0 {
+			bad = append(bad, fmt.Sprintf("ServiceMonitor %s selects no Service", m.Metadata.Name))
+		}
+		for _, e := range m.Spec.Endpoints {
+			for _, s := range selected {
+				if !slices.ContainsFunc(s.Spec.Ports, func(sp corev1.ServicePort) bool { return sp.Name == e.Port }) {
+					bad = append(bad, fmt.Sprintf("ServiceMonitor %s scrapes port %q, which Service %s does not have", m.Metadata.Name, e.Port, s.Name))
+				}
+			}
+		}
+	}
+	return bad
+}
+
+// rollouts: a rollout starts a new pod before it stops an old one.
+func rollouts(o objects) []string {
+	w, _, ok := o.app()
+	if !ok {
+		return nil
+	}
+	ru := w.strategy.RollingUpdate
+	if w.strategy.Type == appsv1.RecreateDeploymentStrategyType || ru == nil || ru.MaxUnavailable == nil || ru.MaxSurge == nil ||
+		ru.MaxUnavailable.String() != "0" || ru.MaxSurge.String() == "0" || ru.MaxSurge.String() == "0%" {
+		return []string{fmt.Sprintf("Deployment %s strategy %+v: want RollingUpdate with maxUnavailable 0 and maxSurge above 0", w.name, w.strategy)}
+	}
+	return nil
+}
+
+// replicas returns the app's replica count, or its autoscaler's minimum.
+func (o objects) replicas() int {
+	w, _, _ := o.app()
+	n := 1
+	if w.replicas != nil {
+		n = int(*w.replicas)
+	}
+	for _, h := range o.hpas {
+		if h.Spec.ScaleTargetRef.Name == w.name && h.Spec.MinReplicas != nil {
+			n = int(*h.Spec.MinReplicas)
+		}
+	}
+	return n
+}
+
+// drains: the app runs at least two pods, and its PodDisruptionBudget lets one
+// of them go, so that a node drain proceeds without taking the app down.
+func drains(o objects) []string {
+	w, _, ok := o.app()
+	if !ok {
+		return nil
+	}
+	n := o.replicas()
+	if n < 2 {
+		return []string{fmt.Sprintf("Deployment %s runs %d pod: a drain takes the app down", w.name, n)}
+	}
+	var bad []string
+	found := false
+	for _, p := range o.pdbs {
+		if p.Spec.Selector == nil || !subset(p.Spec.Selector.MatchLabels, w.template.Labels) {
+			continue
+		}
+		found = true
+		allowed := 0
+		switch {
+		case p.Spec.MaxUnavailable != nil:
+			v, err := intstr.GetScaledValueFromIntOrPercent(p.Spec.MaxUnavailable, n, true)
+			if err != nil {
+				return []string{err.Error()}
+			}
+			allowed = v
+		case p.Spec.MinAvailable != nil:
+			v, err := intstr.GetScaledValueFromIntOrPercent(p.Spec.MinAvailable, n, true)
+			if err != nil {
+				return []string{err.Error()}
+			}
+			allowed = n - v
+		}
+		if allowed < 1 {
+			bad = append(bad, fmt.Sprintf("PodDisruptionBudget %s lets no pod of %d go: a drain never ends", p.Name, n))
+		}
+		if allowed >= n {
+			bad = append(bad, fmt.Sprintf("PodDisruptionBudget %s lets all %d pods go at once", p.Name, n))
+		}
+	}
+	if !found {
+		bad = append(bad, fmt.Sprintf("no PodDisruptionBudget covers Deployment %s", w.name))
+	}
+	return bad
+}
+
+// spread: the app's pods spread over nodes and zones; a hard rule honours
+// taints, or tainted nodes (control planes, cordoned ones) count as empty
+// domains and leave pods pending.
+func spread(o objects) []string {
+	w, _, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	keys := map[string]bool{}
+	for _, c := range w.template.Spec.TopologySpreadConstraints {
+		if c.LabelSelector == nil || !selects(c.LabelSelector, w.template.Labels) {
+			bad = append(bad, fmt.Sprintf("topology spread on %s does not select the app's pods", c.TopologyKey))
+			continue
+		}
+		if c.WhenUnsatisfiable == corev1.DoNotSchedule && (c.NodeTaintsPolicy == nil || *c.NodeTaintsPolicy != corev1.NodeInclusionPolicyHonor) {
+			bad = append(bad, fmt.Sprintf("topology spread on %s is DoNotSchedule without nodeTaintsPolicy Honor", c.TopologyKey))
+		}
+		keys[c.TopologyKey] = true
+	}
+	for _, k := range []string{corev1.LabelHostname, corev1.LabelTopologyZone} {
+		if !keys[k] {
+			bad = append(bad, fmt.Sprintf("the app's pods do not spread over %s", k))
+		}
+	}
+	return bad
+}
+
+// optionalCache: memcached is an optional check (PROBE_OPTIONAL): the app
+// serves without its cache, so a cache outage must not empty the Service.
+func optionalCache(o objects) []string {
+	if _, _, ok := o.app(); !ok {
+		return nil
+	}
+	env := o.appEnv()
+	if !slices.Contains(strings.Split(env["PROBE_OPTIONAL"], ","), "memcached") {
+		return []string{fmt.Sprintf("PROBE_OPTIONAL is %q: a memcached outage takes every pod out of the Service", env["PROBE_OPTIONAL"])}
+	}
+	return nil
+}
+
 // TestPolicies: every overlay passes every policy.
 func TestPolicies(t *testing.T) {
 	for _, dir := range overlays {
@@ -611,6 +855,35 @@ func TestPoliciesCatch(t *testing.T) {
 		return nil
 	}
 	appC := func(o *objects) *corev1.Container { return &appSpec(o).Containers[0] }
+	netpol := func(o *objects, name string) *networkingv1.NetworkPolicy {
+		for i := range o.netpols {
+			if o.netpols[i].Name == name {
+				return &o.netpols[i]
+			}
+		}
+		t.Fatalf("no NetworkPolicy %s", name)
+		return nil
+	}
+	service := func(o *objects, name string) *corev1.Service {
+		for i := range o.services {
+			if o.services[i].Name == name {
+				return &o.services[i]
+			}
+		}
+		t.Fatalf("no Service %s", name)
+		return nil
+	}
+	setEnv := func(o *objects, k, v string) {
+		cm := o.configMaps[appName]
+		cm.Data = maps.Clone(cm.Data)
+		cm.Data[k] = v
+		o.configMaps[appName] = cm
+	}
+	tcp := func(port intstr.IntOrString) networkingv1.NetworkPolicyPort {
+		p := corev1.ProtocolTCP
+		return networkingv1.NetworkPolicyPort{Protocol: &p, Port: &port}
+	}
+	everyNamespace := []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
 	const prod, kind = "overlays/production", "overlays/kind"
 	tests := []struct {
 		overlay string
@@ -675,6 +948,104 @@ func TestPoliciesCatch(t *testing.T) {
 			}
 		}, "is not headless"},
 		{prod, "autoscalers target an existing Deployment", func(o *objects) { o.hpas[0].Spec.ScaleTargetRef.Name = "gone" }, "targets Deployment gone"},
+		{prod, "the app reads DATABASE_URL from its Secret", func(o *objects) {
+			appC(o).Env[0].ValueFrom.SecretKeyRef.Name = "db"
+		}, "from Secret db key DATABASE_URL, not the documented gok8s-database"},
+		{prod, "the app reads DATABASE_URL from its Secret", func(o *objects) { setEnv(o, "DATABASE_URL", "postgres://x") }, "set in plain text"},
+		{prod, "namespaces enforce restricted pods", func(o *objects) {
+			delete(o.namespaces[0].Labels, "pod-security.kubernetes.io/enforce")
+		}, `label pod-security.kubernetes.io/enforce is ""`},
+		{prod, "metrics stay inside the cluster", func(o *objects) { setEnv(o, "ADMIN_ADDR", ":9091") }, "ADMIN_ADDR listens on 9091, the container port metrics is 9090"},
+		{prod, "metrics stay inside the cluster", func(o *objects) { setEnv(o, "ADMIN_ADDR", ":8080") }, "ADMIN_ADDR listens on 8080"},
+		{prod, "metrics stay inside the cluster", func(o *objects) {
+			service(o, appName+"-metrics").Spec.Type = corev1.ServiceTypeNodePort
+		}, "exposes the metrics port outside the cluster"},
+		{"testdata/monitoring", "metrics stay inside the cluster", func(o *objects) { o.monitors[0].Spec.Endpoints[0].Port = "web" }, `scrapes port "web"`},
+		{"testdata/monitoring", "metrics stay inside the cluster", func(o *objects) {
+			o.monitors[0].Spec.Selector.MatchLabels = map[string]string{"x": "y"}
+		}, "selects no Service"},
+		{prod, "rollouts keep every pod serving", func(o *objects) {
+			one := intstr.FromInt32(1)
+			o.workloads[0].strategy.RollingUpdate.MaxUnavailable = &one
+		}, "want RollingUpdate with maxUnavailable 0"},
+		{prod, "a drain can proceed", func(o *objects) {
+			zero := intstr.FromInt32(0)
+			o.pdbs[0].Spec.MaxUnavailable = &zero
+		}, "lets no pod of 3 go"},
+		{prod, "a drain can proceed", func(o *objects) {
+			one := int32(1)
+			o.hpas[0].Spec.MinReplicas = &one
+		}, "runs 1 pod"},
+		{prod, "a drain can proceed", func(o *objects) { o.pdbs = nil }, "no PodDisruptionBudget covers"},
+		{prod, "app pods spread over nodes and zones", func(o *objects) {
+			appSpec(o).TopologySpreadConstraints = appSpec(o).TopologySpreadConstraints[:1]
+		}, "do not spread over topology.kubernetes.io/zone"},
+		{prod, "app pods spread over nodes and zones", func(o *objects) {
+			appSpec(o).TopologySpreadConstraints[0].NodeTaintsPolicy = nil
+		}, "DoNotSchedule without nodeTaintsPolicy Honor"},
+		{prod, "a cache outage keeps pods in the Service", func(o *objects) { setEnv(o, "PROBE_OPTIONAL", "") }, `PROBE_OPTIONAL is ""`},
+		{prod, "network: default deny", func(o *objects) {
+			o.netpols = slices.DeleteFunc(o.netpols, func(n networkingv1.NetworkPolicy) bool { return n.Name == "default-deny" })
+		}, "no NetworkPolicy denies all ingress and egress"},
+		{prod, "network: default deny", func(o *objects) {
+			netpol(o, "default-deny").Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+		}, "no NetworkPolicy denies all ingress and egress"},
+		{kind, "network: every pod has its policy", func(o *objects) {
+			o.netpols = slices.DeleteFunc(o.netpols, func(n networkingv1.NetworkPolicy) bool { return n.Name == "memcached" })
+		}, "Deployment memcached: no NetworkPolicy selects its pods"},
+		{prod, "network: no rule allows all", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Ingress = append(np.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{})
+		}, "ingress rule 2 allows all ingress"},
+		{prod, "network: no rule allows all", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{To: everyNamespace})
+		}, "egress rule 2 allows all egress"},
+		{prod, "network: no rule allows all", func(o *objects) {
+			np := netpol(o, "default-deny")
+			np.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(intstr.FromInt32(443))}}}
+		}, "allows traffic for every pod of the namespace"},
+		{prod, "network: admitted ports are pods' ports", func(o *objects) {
+			netpol(o, appName).Spec.Ingress[0].Ports[0] = tcp(intstr.FromString("web"))
+		}, "admits web/TCP, which Deployment gok8s has no container port for"},
+		{prod, "network: admitted ports are pods' ports", func(o *objects) {
+			netpol(o, appName).Spec.Ingress = netpol(o, appName).Spec.Ingress[1:]
+		}, "Service gok8s port http: no NetworkPolicy admits traffic to Deployment gok8s port 8080"},
+		{kind, "network: admitted ports are pods' ports", func(o *objects) {
+			netpol(o, "postgres").Spec.Ingress[0].Ports[0] = tcp(intstr.FromInt32(5433))
+		}, "admits 5433/TCP, which StatefulSet postgres has no container port for"},
+		{prod, "network: the app reaches only its deps", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Egress[1].Ports = append(np.Spec.Egress[1].Ports, tcp(intstr.FromInt32(443)))
+		}, "reach 443/TCP, which is neither DNS nor a dependency"},
+		{prod, "network: the app reaches only its deps", func(o *objects) {
+			netpol(o, appName).Spec.Egress[0].To = everyNamespace
+		}, "port 53 of more than the cluster DNS"},
+		{prod, "network: the app reaches only its deps", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Egress[1].Ports = np.Spec.Egress[1].Ports[:1]
+		}, "no NetworkPolicy lets the app reach memcached memcached.cache.svc:11211 on 11211/TCP"},
+		{prod, "network: the app reaches only its deps", func(o *objects) {
+			netpol(o, appName).Spec.Egress[1].Ports = nil
+		}, "egress rule 1 lets the app reach every port"},
+		{kind, "network: the app reaches only its deps", func(o *objects) {
+			s := o.secrets[databaseSecret]
+			s.StringData = maps.Clone(s.StringData)
+			s.StringData[databaseKey] = "postgres://u:p@elsewhere:6432/db"
+			o.secrets[databaseSecret] = s
+		}, "no NetworkPolicy lets the app reach PostgreSQL on 6432/TCP"},
+		{kind, "network: backends admit only the app", func(o *objects) {
+			netpol(o, "postgres").Spec.Ingress[0].From = everyNamespace
+		}, "admits sources outside the app's pods to StatefulSet postgres"},
+		{kind, "network: backends admit only the app", func(o *objects) {
+			netpol(o, "postgres").Spec.Ingress[0].From[0].PodSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "memcached"}}
+		}, "which are not the app's"},
+		{kind, "network: backends admit only the app", func(o *objects) {
+			netpol(o, "memcached").Spec.Ingress[0].From[0].PodSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/part-of": "gok8s"}}
+		}, "admits pods besides the app's to Deployment memcached"},
+		{kind, "network: backends admit only the app", func(o *objects) {
+			netpol(o, "memcached").Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(intstr.FromInt32(53))}}}
+		}, "lets Deployment memcached open connections"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.overlay+"/"+tt.policy+"/"+tt.want, func(t *testing.T) {
