@@ -1061,3 +1061,46 @@ func TestPoliciesCatch(t *testing.T) {
 		})
 	}
 }
+
+// TestOverlayContents: production renders the app alone, without a Secret (its
+// database URL comes from the team's Secret manager) and without a database or
+// a cache; kind adds the development backends and runs three app replicas over
+// its two workers.
+func TestOverlayContents(t *testing.T) {
+	tests := []struct {
+		dir       string
+		workloads []string
+		secrets   []string
+		replicas  int
+	}{
+		{"overlays/production", []string{"Deployment " + appName}, nil, 3},
+		{"testdata/monitoring", []string{"Deployment " + appName}, nil, 3},
+		{"overlays/kind", []string{"Deployment " + appName, "Deployment memcached", "StatefulSet postgres"}, []string{databaseSecret}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			objs := render(t, tt.dir)
+			o := decode(t, objs)
+			var workloads []string
+			for _, w := range o.workloads {
+				workloads = append(workloads, w.kind+" "+w.name)
+			}
+			slices.Sort(workloads)
+			if !slices.Equal(workloads, tt.workloads) {
+				t.Errorf("workloads %q, want %q", workloads, tt.workloads)
+			}
+			var secrets []string
+			for _, u := range objs {
+				if u.GetKind() == "Secret" || u.GetKind() == "PersistentVolumeClaim" {
+					secrets = append(secrets, u.GetName())
+				}
+			}
+			if !slices.Equal(secrets, tt.secrets) {
+				t.Errorf("Secrets and volume claims %q, want %q", secrets, tt.secrets)
+			}
+			if n := o.replicas(); n != tt.replicas {
+				t.Errorf("the app runs %d replicas, want %d", n, tt.replicas)
+			}
+		})
+	}
+}
