@@ -590,12 +590,19 @@ func headlessServices(o objects) []string {
 	return bad
 }
 
+// autoscalerTargets: an autoscaler targets a workload in the manifests, and
+// that workload leaves its replica count to the autoscaler (or each apply
+// would reset it).
 func autoscalerTargets(o objects) []string {
 	var bad []string
 	for _, h := range o.hpas {
 		ref := h.Spec.ScaleTargetRef
-		if !slices.ContainsFunc(o.workloads, func(w workload) bool { return w.kind == ref.Kind && w.name == ref.Name }) {
+		i := slices.IndexFunc(o.workloads, func(w workload) bool { return w.kind == ref.Kind && w.name == ref.Name })
+		switch {
+		case i < 0:
 			bad = append(bad, fmt.Sprintf("HorizontalPodAutoscaler %s targets %s %s, which is missing", h.Name, ref.Kind, ref.Name))
+		case o.workloads[i].replicas != nil:
+			bad = append(bad, fmt.Sprintf("%s %s sets replicas, which HorizontalPodAutoscaler %s owns: each apply would reset them", ref.Kind, ref.Name, h.Name))
 		}
 	}
 	return bad
@@ -948,6 +955,10 @@ func TestPoliciesCatch(t *testing.T) {
 			}
 		}, "is not headless"},
 		{prod, "autoscalers target an existing Deployment", func(o *objects) { o.hpas[0].Spec.ScaleTargetRef.Name = "gone" }, "targets Deployment gone"},
+		{prod, "autoscalers target an existing Deployment", func(o *objects) {
+			three := int32(3)
+			o.workloads[0].replicas = &three
+		}, "sets replicas, which HorizontalPodAutoscaler gok8s owns"},
 		{prod, "the app reads DATABASE_URL from its Secret", func(o *objects) {
 			appC(o).Env[0].ValueFrom.SecretKeyRef.Name = "db"
 		}, "from Secret db key DATABASE_URL, not the documented gok8s-database"},
