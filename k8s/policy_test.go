@@ -892,12 +892,15 @@ func TestPoliciesCatch(t *testing.T) {
 	}
 	everyNamespace := []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
 	const prod, kind = "overlays/production", "overlays/kind"
-	tests := []struct {
+	// A case breaks the policy's intent in the overlay's objects; the policy
+	// must then report a line containing want.
+	type breakage struct {
 		overlay string
 		policy  string
 		mutate  func(o *objects)
 		want    string
-	}{
+	}
+	tests := []breakage{
 		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/ready" }, `readinessProbe path "/ready" is not a probe path`},
 		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).LivenessProbe.HTTPGet.Path = "/readyz" }, "livenessProbe path \"/readyz\" checks dependencies"},
 		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/healthz" }, "is not a readiness path"},
@@ -1057,6 +1060,11 @@ func TestPoliciesCatch(t *testing.T) {
 		{kind, "network: backends admit only the app", func(o *objects) {
 			netpol(o, "memcached").Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(intstr.FromInt32(53))}}}
 		}, "lets Deployment memcached open connections"},
+	}
+	for name := range policies {
+		if !slices.ContainsFunc(tests, func(tt breakage) bool { return tt.policy == name }) {
+			t.Errorf("policy %q has no case here: show that it can fail", name)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.overlay+"/"+tt.policy+"/"+tt.want, func(t *testing.T) {
