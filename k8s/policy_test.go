@@ -215,9 +215,9 @@ var appVariables = sync.OnceValues(func() ([]string, error) {
 var goRuntimeVariables = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG", "GOTRACEBACK"}
 
 // pendingVariables are variables the manifests set for app features being
-// added on other branches (ADMIN_ADDR: issue 14; PROBE_OPTIONAL: issue 11).
+// added on other branches (PROBE_OPTIONAL: issue 11).
 // Delete each name once `app help` lists it.
-var pendingVariables = []string{"ADMIN_ADDR", "PROBE_OPTIONAL"}
+var pendingVariables = []string{"PROBE_OPTIONAL"}
 
 // A policy returns what is wrong with the objects, or nothing.
 type policy func(o objects) []string
