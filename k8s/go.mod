@@ -5,6 +5,8 @@ module github.com/gok8s/gok8s/k8s
 
 go 1.26.0
 
+toolchain go1.26.10
+
 replace github.com/gok8s/gok8s => ../
 
 require (

@@ -4,6 +4,8 @@ module github.com/gok8s/gok8s/tools
 
 go 1.26.0
 
+toolchain go1.26.10
+
 tool (
 	github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	sigs.k8s.io/kind
