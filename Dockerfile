@@ -8,6 +8,10 @@ FROM ${GO_IMAGE} AS build
 # Empty GOPROXY and GOSUMDB mean Go's defaults; pass `go env` values to use a mirror.
 ARG GOPROXY
 ARG GOSUMDB
+# go.mod's toolchain line names the Go that builds the app; golang images set GOTOOLCHAIN=local,
+# which ignores it, so auto (the default here) has an older image's go fetch it through GOPROXY.
+ARG GOTOOLCHAIN=auto
+ENV GOTOOLCHAIN=${GOTOOLCHAIN}
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
