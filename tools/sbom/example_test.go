@@ -18,14 +18,14 @@ func ExampleDecode() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(bom.Metadata.Component.Name)
+	fmt.Println(bom.Metadata.Component.Name, bom.Metadata.Component.Type)
 	if pgx, ok := bom.Module("github.com/jackc/pgx/v5"); ok {
 		fmt.Println(pgx.PURL)
 	}
 	_, ok := bom.Module("github.com/testcontainers/testcontainers-go")
 	fmt.Println("testcontainers:", ok)
 	// Output:
-	// github.com/gok8s/gok8s
+	// example.com/shop application
 	// pkg:golang/github.com/jackc/pgx/v5@v5.12.0?goarch=amd64&goos=linux&type=module
 	// testcontainers: false
 }
