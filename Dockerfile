@@ -10,8 +10,9 @@ ARG GOPROXY
 ARG GOSUMDB
 # go.mod's toolchain line names the Go that builds the app; golang images set GOTOOLCHAIN=local,
 # which ignores it, so auto (the default here) has an older image's go fetch it through GOPROXY.
-ARG GOTOOLCHAIN=auto
-ENV GOTOOLCHAIN=${GOTOOLCHAIN}
+# The argument has another name because the image's ENV GOTOOLCHAIN would win over an ARG of its own.
+ARG GO_TOOLCHAIN=auto
+ENV GOTOOLCHAIN=${GO_TOOLCHAIN:-auto}
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -101,7 +101,7 @@ test-k8s: ## Manifest tests: kustomize, a real kube-apiserver (KUBEBUILDER_ASSET
 	cd k8s && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
 
 .PHONY: test-tools
-test-tools: ## Tests of tools/: make rename on a copy of the repository.
+test-tools: ## Tests of tools/: make rename on a copy of the repository, make sbom and what it lists.
 	cd tools && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
 
 .PHONY: lint
@@ -147,7 +147,7 @@ build: ## Build the app binary into bin/app.
 docker-build: ## Build the app image $(IMG).
 	docker build -t $(IMG) --build-arg GO_IMAGE=$(GO_IMAGE) --build-arg RUNTIME_IMAGE=$(RUNTIME_IMAGE) \
 		--build-arg GOPROXY=$(GOPROXY) --build-arg GOSUMDB=$(GOSUMDB) --build-arg VERSION=$(VERSION) \
-		--build-arg GOTOOLCHAIN=$(GOTOOLCHAIN) .
+		--build-arg GO_TOOLCHAIN=$(GOTOOLCHAIN) .
 
 ##@ Supply chain
 
@@ -161,6 +161,13 @@ vuln: build ## govulncheck every module, bin/app and the pinned tools; GOVULNDB=
 	@for t in $(VULN_TOOLS); do \
 		bin=$$($(GO) tool -modfile=$${t%%:*} -n $${t##*:}); \
 		echo "$(VULNCHECK) -mode binary $$bin"; $(VULNCHECK) -mode binary "$$bin"; done
+
+.PHONY: vuln-image
+vuln-image: docker-build ## govulncheck the image's binary (copied to bin/app-image); print the Go that built it.
+	mkdir -p bin
+	id=$$(docker create $(IMG)); st=0; docker cp -q $$id:/app bin/app-image || st=$$?; docker rm $$id >/dev/null; exit $$st
+	$(GO) version bin/app-image
+	$(VULNCHECK) -mode binary bin/app-image
 
 .PHONY: sbom
 sbom: build ## Write the CycloneDX SBOM of bin/app (its modules and Go's standard library) to $(SBOM).
