@@ -160,7 +160,7 @@ vuln: build ## govulncheck every module, bin/app and the pinned tools; GOVULNDB=
 	$(VULNCHECK) -mode binary bin/app
 	@for t in $(VULN_TOOLS); do \
 		bin=$$($(GO) tool -modfile=$${t%%:*} -n $${t##*:}); \
-		echo "$(VULNCHECK) -mode binary $$bin"; $(VULNCHECK) -mode binary "$$bin"; done
+		echo "$(VULNCHECK) -mode binary $$bin  # $${t##*:}"; $(VULNCHECK) -mode binary "$$bin"; done
 
 .PHONY: vuln-image
 vuln-image: docker-build ## govulncheck the image's binary (copied to bin/app-image); print the Go that built it.
