@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -205,6 +206,20 @@ func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check strin
 	asJSON := wantsJSON(r)
 	if p.ready == nil && !sub && r.URL.RawQuery == "" && !asJSON {
 		p.writeOK(w, r) // the liveness fast path: no report to build
+		return
+	}
+	if p.ready != nil && !sub && r.URL.RawQuery == "" && !asJSON {
+		// The readiness fast path: Check reads a snapshot while results are cached.
+		err := p.ready.Check(r.Context())
+		if err == nil {
+			p.writeOK(w, r)
+			return
+		}
+		nr, ok := errors.AsType[*probes.NotReady](err)
+		if !ok {
+			nr = &probes.NotReady{Err: err}
+		}
+		p.write(w, r, nr.StatusCode(), nr.Body()+"\n")
 		return
 	}
 
