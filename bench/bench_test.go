@@ -2,12 +2,20 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gok8s/gok8s/middleware"
+	"github.com/gok8s/gok8s/probes"
 )
 
 // discard is a ResponseWriter that keeps nothing, shared by every library, so
@@ -166,6 +174,149 @@ func TestAdapters(t *testing.T) {
 			}
 			if r := Leak(lib); r.Status < 500 {
 				t.Errorf("readiness with a failing check: %d, want 5xx", r.Status)
+			}
+		})
+	}
+}
+
+// Workload 7: cached readiness with 1, 10 and 100 no-op checks, each library
+// with its default caching: how the cost of a request grows with the checks.
+func BenchmarkReadinessChecks(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		for _, lib := range Libs() {
+			b.Run(lib.Name+"/"+strconv.Itoa(n), func(b *testing.B) {
+				checks := make([]Check, n)
+				for i := range checks {
+					checks[i] = Check{Name: "check-" + strconv.Itoa(i), Fn: noop}
+				}
+				h, path, stop := lib.Readiness(checks, Settings{Timeout: time.Second})
+				defer stop()
+				waitHealthy(b, h, path)
+				serve(b, h, path)
+			})
+		}
+	}
+}
+
+// Workload 8: 1,000 concurrent readiness requests against 100 checks of 20 ms
+// each, on a fresh handler (an empty cache): wall time for all, and how many
+// times each check ran. gok8s only: libraries that run checks one after
+// another would take two seconds a request.
+func BenchmarkFlood100(b *testing.B) {
+	const n, checks = 1000, 100
+	lib := Libs()[0]
+	var runs, failed atomic.Int64
+	list := make([]Check, checks)
+	for i := range list {
+		list[i] = Check{Name: "check-" + strconv.Itoa(i), Fn: sleep(20*time.Millisecond, &runs)}
+	}
+	reqs := make([]*http.Request, n) // made beforehand: the flood measures the handler
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		h, path, stop := lib.Readiness(list, Settings{Timeout: time.Second})
+		for i := range reqs {
+			reqs[i] = httptest.NewRequest(http.MethodGet, path, nil)
+		}
+		b.StartTimer()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				w := &discard{h: http.Header{}}
+				h.ServeHTTP(w, reqs[i])
+				if w.code != 0 && w.code != http.StatusOK {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(runs.Load())/float64(b.N)/checks, "runs/check")
+	b.ReportMetric(float64(failed.Load())/float64(b.N), "non-200/op")
+}
+
+// Workload 9: requests through a real http.Server on loopback, keep-alive, from
+// the same load generator (b.RunParallel over one http.Transport): a bare
+// net/http handler writing "ok", and /livez and cached /readyz through a server
+// set up as app/main.go sets up the app's (its timeouts, header limit and error
+// log; Probes in front of the API, which probe paths never reach). ns/op is
+// the wall time per request, so requests/s is 1e9 / ns/op.
+func BenchmarkServer(b *testing.B) {
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	ready, err := probes.NewReadiness([]probes.Checker{
+		probes.Func("postgres/default", noop),
+		probes.Func("memcached/cache:11211", noop),
+	}, probes.WithTTL(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ready.MarkStarted()
+	api := http.NotFoundHandler()
+	app := middleware.Probes(ready)(api)
+	for _, tt := range []struct {
+		name, path string
+		h          http.Handler
+		appServer  bool
+	}{
+		{"bare", "/", bare, false},
+		{"livez", "/livez", app, true},
+		{"readyz", "/readyz", app, true},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			srv := &http.Server{Handler: tt.h, ReadHeaderTimeout: 5 * time.Second}
+			if tt.appServer {
+				srv = &http.Server{
+					Handler:           tt.h,
+					ReadHeaderTimeout: 5 * time.Second,
+					ReadTimeout:       15 * time.Second,
+					WriteTimeout:      15 * time.Second,
+					IdleTimeout:       60 * time.Second,
+					MaxHeaderBytes:    64 << 10,
+					ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn),
+				}
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			go func() { _ = srv.Serve(ln) }()
+			defer srv.Close()
+			url := "http://" + ln.Addr().String() + tt.path
+			tr := &http.Transport{MaxIdleConnsPerHost: 64}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			get := func() error {
+				resp, err := client.Get(url)
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+				}
+				return nil
+			}
+			if err := get(); err != nil {
+				b.Fatal(err)
+			}
+			var failed atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if get() != nil {
+						failed.Add(1)
+					}
+				}
+			})
+			b.StopTimer()
+			if n := failed.Load(); n > 0 {
+				b.Fatalf("%d requests failed", n)
 			}
 		})
 	}
