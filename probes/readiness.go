@@ -287,9 +287,15 @@ func (r *Readiness) checksErr(ctx context.Context) error {
 		return snap.err // a round is in flight: the previous outcome meanwhile
 	}
 	r.roundMu.Unlock()
+	// The round ends within the timeout, but it began on another goroutine:
+	// bound the wait from this request's own arrival too.
+	timer := time.NewTimer(r.timeout)
+	defer timer.Stop()
 	select {
 	case <-done:
 		return r.snap.Load().err
+	case <-timer.C:
+		return &NotReady{Err: fmt.Errorf("%w: no result within %s", ErrTimeout, r.timeout)}
 	case <-ctx.Done():
 		return &NotReady{Err: ctx.Err()}
 	}
