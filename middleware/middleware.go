@@ -94,8 +94,9 @@ func LivenessHandler() http.Handler {
 // endpoint being the last element of the probe path ("readyz" for a handler
 // mounted on its own). Error text never reaches a body. Each exclude=name
 // query parameter skips a check or a group; one that matches nothing adds a
-// "warn:" line and does not fail. A request with Accept: application/json gets
-// the same information as a JSON object.
+// "warn:" line and does not fail. A request whose Accept header ranks
+// application/json at least as high as text/plain (q values count; */* alone
+// does not ask for JSON) gets the same information as a JSON object.
 //
 // Responses are text/plain; charset=utf-8 (or application/json) with
 // Cache-Control: no-store and X-Content-Type-Options: nosniff. Methods other
