@@ -288,13 +288,19 @@ func (r *Readiness) checksErr(ctx context.Context) error {
 	}
 	r.roundMu.Unlock()
 	// The round ends within the timeout, but it began on another goroutine:
-	// bound the wait from this request's own arrival too.
+	// bound the wait from this request's own arrival too. A round with a hung
+	// check ends just after the timeout; the request then answers with the
+	// previous round's outcome, so that a hung optional check does not fail
+	// it, and the round's own outcome is the next request's.
 	timer := time.NewTimer(r.timeout)
 	defer timer.Stop()
 	select {
 	case <-done:
 		return r.snap.Load().err
 	case <-timer.C:
+		if snap != nil {
+			return snap.err
+		}
 		return &NotReady{Err: fmt.Errorf("%w: no result within %s", ErrTimeout, r.timeout)}
 	case <-ctx.Done():
 		return &NotReady{Err: ctx.Err()}

@@ -580,3 +580,38 @@ func TestCheckSnapshot(t *testing.T) {
 		}
 	})
 }
+
+// TestOptionalHungCheck: a hung optional check never fails a probe, not even
+// the request that starts a round and waits for it (the round ends just after
+// the timeout, when that request has stopped waiting).
+func TestOptionalHungCheck(t *testing.T) {
+	r, err := NewReadiness([]Checker{
+		Func("db", func(context.Context) error { return nil }),
+		Optional(Func("cache", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })),
+	}, WithTimeout(50*time.Millisecond), WithTTL(time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.MarkStarted()
+	idle := func() bool { // no round in flight and the outcome stale: the next Check starts one
+		r.roundMu.Lock()
+		defer r.roundMu.Unlock()
+		snap := r.snap.Load()
+		return r.round == nil && snap != nil && snap.stale.Load()
+	}
+	waitIdle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !idle(); runtime.Gosched() {
+			if time.Now().After(deadline) {
+				t.Fatal("a round is still in flight after 5 s")
+			}
+		}
+	}
+	_ = r.Check(t.Context()) // the first round: no earlier outcome to answer with
+	for i := range 5 {
+		waitIdle()
+		if err := r.Check(t.Context()); err != nil {
+			t.Fatalf("probe %d with the optional check hung: %v, want ready", i, err)
+		}
+	}
+}
