@@ -115,8 +115,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 	repo := links.NewCache(links.NewStore(pools["default"]), cfg.MemcachedServers, cfg.CacheTTL, cfg.CacheTimeout, log)
 
-	ready, err := probes.NewReadiness(
-		append(probes.PostgresPools(pools), probes.MemcachedServers(cfg.MemcachedServers)...),
+	checks, err := optionalChecks(append(probes.PostgresPools(pools), probes.MemcachedServers(cfg.MemcachedServers)...), cfg.ProbeOptional)
+	if err != nil {
+		return usageError{err}
+	}
+	ready, err := probes.NewReadiness(checks,
 		probes.WithTimeout(cfg.ProbeTimeout), probes.WithTTL(cfg.ProbeTTL), probes.WithLogger(log),
 	)
 	if err != nil {
@@ -169,9 +172,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	stopSignals() // a second signal ends the process at once
+	// From now on every response carries Connection: close and idle connections
+	// are closed, so keep-alive clients reconnect through the Service to a ready
+	// pod; HTTP/2 clients get GOAWAY at Shutdown.
+	srv.SetKeepAlivesEnabled(false)
 	ready.MarkDraining()
 	cancelStart()
-	log.Info("shutdown: draining, /readyz answers 503", "delay", cfg.ShutdownDelay)
+	log.Info("shutdown: draining, /readyz answers 503, connections close after their response", "delay", cfg.ShutdownDelay)
 	select {
 	case <-time.After(cfg.ShutdownDelay):
 	case err := <-serverErrors:
