@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -130,8 +131,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Start API service
 
 	api := accesslog.Handler(log, http.MaxBytesHandler(links.NewHandler(repo, log), cfg.MaxBodyBytes))
+	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           middleware.Probes(ready)(api),
+		Handler:           closeWhenDraining(&draining, middleware.Probes(ready)(api)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -172,10 +174,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	stopSignals() // a second signal ends the process at once
-	// From now on every response carries Connection: close and idle connections
-	// are closed, so keep-alive clients reconnect through the Service to a ready
-	// pod; HTTP/2 clients get GOAWAY at Shutdown.
-	srv.SetKeepAlivesEnabled(false)
+	draining.Store(true) // each connection closes after its next response
 	ready.MarkDraining()
 	cancelStart()
 	log.Info("shutdown: draining, /readyz answers 503, connections close after their response", "delay", cfg.ShutdownDelay)
@@ -194,6 +193,24 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("shutdown: done")
 	return nil
+}
+
+// closeWhenDraining returns a [http.Handler] that calls h and, once draining is
+// set, adds Connection: close to every response, so that the server closes each
+// HTTP/1 connection after its response and keep-alive clients reconnect through
+// the Service to a ready pod. HTTP/2 clients get GOAWAY at Shutdown.
+//
+// Not http.Server.SetKeepAlivesEnabled(false): it also closes every idle
+// connection at once, and a request a client sends on one at that moment is
+// lost (a POST is not retried), as Shutdown loses it later. Here an idle
+// connection gets its next request answered, then closes.
+func closeWhenDraining(draining *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // startUp applies the migrations, retrying until they succeed or ctx ends, and
