@@ -173,7 +173,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	stopSignals() // a second signal ends the process at once
+	stopSignals()        // a second signal ends the process at once
 	draining.Store(true) // each connection closes after its next response
 	ready.MarkDraining()
 	cancelStart()
