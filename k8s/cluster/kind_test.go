@@ -64,7 +64,8 @@ type kind struct {
 	rate    int
 	slugs   []string
 	watch   *watcher
-	created []string // slugs of every 201, all scenarios
+	created []string  // slugs of every 201, all scenarios
+	deleted time.Time // when the PostgreSQL pod was deleted
 }
 
 func setup(t *testing.T) *kind {
@@ -309,6 +310,11 @@ func TestKind(t *testing.T) {
 	zero(k.under("rollout to a new tag", func(time.Time) string {
 		k.mustKubectl(time.Minute, "set", "image", "deployment/gok8s", "app="+image)
 		k.rolloutStatus()
+		for _, p := range k.watch.appPods() {
+			if got := p.Spec.Containers[0].Image; got != image {
+				t.Errorf("pod %s runs %s, want %s", p.Name, got, image)
+			}
+		}
 		return "image " + image
 	}))
 
@@ -336,7 +342,14 @@ func TestKind(t *testing.T) {
 		t.Errorf("memcached outage: the Service fell to %d ready endpoints, want %d throughout", m, replicas)
 	}
 
-	results = append(results, k.under("PostgreSQL pod deleted", func(since time.Time) string { return k.postgresOutage(t, since) }))
+	pg := k.under("PostgreSQL pod deleted", func(since time.Time) string { return k.postgresOutage(t, since) })
+	results = append(results, pg)
+	first, last := pg.summary.Window(k.deleted)
+	t.Logf("PostgreSQL pod deleted: %d failures, from +%.1fs to +%.1fs after the deletion; every request succeeds again %.1fs after it",
+		len(pg.summary.Failures), first.Seconds(), last.Seconds(), last.Seconds())
+	if r := k.watch.restarts(); len(r) > 0 {
+		t.Errorf("PostgreSQL outage: app containers restarted: %v", r)
+	}
 
 	t.Run("throughout", func(t *testing.T) { k.throughout(t) })
 
@@ -402,18 +415,12 @@ func (k *kind) postgresOutage(t *testing.T, since time.Time) string {
 	if err := k.cs.CoreV1().Pods(ns).Delete(k.ctx, "postgres-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var empty time.Duration
-	k.poll("app pods out of the Service", 2*time.Minute, 100*time.Millisecond, func() bool {
-		if k.watch.readyEndpoints() == 0 {
-			empty = time.Since(deleted)
-			return true
-		}
-		return false
-	})
-	back := k.poll("app pods back in the Service", 3*time.Minute, 100*time.Millisecond, func() bool { return k.settled(replicas) }) + empty
+	k.deleted = deleted
+	left := k.poll("app pods out of the Service", 2*time.Minute, 100*time.Millisecond, func() bool { return k.watch.readyEndpoints() < replicas })
+	back := k.poll("app pods back in the Service", 3*time.Minute, 100*time.Millisecond, func() bool { return k.settled(replicas) }) + left
 	k.mustKubectl(2*time.Minute, "rollout", "status", "statefulset/postgres", "--timeout=110s")
-	return fmt.Sprintf("pod deleted at +%.1fs; Service empty after %.1fs; all %d pods back after %.1fs",
-		deleted.Sub(since).Seconds(), empty.Seconds(), replicas, back.Seconds())
+	return fmt.Sprintf("pod deleted at +%.1fs; first app pod out of the Service after %.1fs, fewest ready endpoints %d; all %d back after %.1fs",
+		deleted.Sub(since).Seconds(), left.Seconds(), k.watch.minReady(), replicas, back.Seconds())
 }
 
 // throughout: no app container restarted, the kubelet's liveness probe never

@@ -45,6 +45,9 @@ type Config struct {
 	Rate    int           // requests per second, both connection kinds together
 	Slugs   []string      // existing links the reads and redirects ask for
 	Timeout time.Duration // bound on one request; 5s when zero
+	// KeepAliveClients share the keep-alive half of the rate, each with its own
+	// connection pool, so that keep-alive connections reach several pods; 8 when zero.
+	KeepAliveClients int
 }
 
 // Load is a running load: see [Start].
@@ -64,7 +67,8 @@ type Load struct {
 
 // Start begins sending cfg.Rate requests per second to cfg.BaseURL until
 // [Load.Stop]: redirects, reads and creates in turn, cfg.Rate/2 on keep-alive
-// connections and cfg.Rate/2 on a new connection each.
+// connections (spread over cfg.KeepAliveClients clients) and cfg.Rate/2 on a
+// new connection each.
 func Start(cfg Config) (*Load, error) {
 	if cfg.Rate < 2 || len(cfg.Slugs) == 0 {
 		return nil, errors.New("cluster: a load needs a rate of 2 or more and at least one slug")
@@ -72,19 +76,30 @@ func Start(cfg Config) (*Load, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
+	if cfg.KeepAliveClients == 0 {
+		cfg.KeepAliveClients = 8
+	}
 	l := &Load{cfg: cfg, began: time.Now(), byConn: map[string]int{}}
-	for _, conn := range []string{KeepAlive, NewConn} {
+	conns := []string{NewConn}
+	for range cfg.KeepAliveClients {
+		conns = append(conns, KeepAlive)
+	}
+	for _, conn := range conns {
+		rate := vegeta.Rate{Freq: cfg.Rate / 2, Per: time.Second}
+		if conn == KeepAlive {
+			rate.Per *= time.Duration(cfg.KeepAliveClients)
+		}
 		a := vegeta.NewAttacker(
 			vegeta.KeepAlive(conn == KeepAlive),
 			vegeta.Redirects(vegeta.NoFollow),
 			vegeta.Timeout(cfg.Timeout),
-			vegeta.Workers(8),
+			vegeta.Workers(4),
 			vegeta.MaxWorkers(400),
 			vegeta.Connections(64),
 			vegeta.Proxy(func(*http.Request) (*url.URL, error) { return nil, nil }), // straight to the app
 		)
 		l.attackers = append(l.attackers, a)
-		results := a.Attack(l.targeter(), vegeta.Rate{Freq: cfg.Rate / 2, Per: time.Second}, 0, conn)
+		results := a.Attack(l.targeter(), rate, 0, conn)
 		l.done.Add(1)
 		go func() {
 			defer l.done.Done()
