@@ -537,7 +537,12 @@ func podTemplates(t *testing.T, dir string) []podTemplate {
 			if err := json.Unmarshal(js, &s); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, podTemplate{"StatefulSet " + s.Name, s.Spec.Template.Spec})
+			spec := s.Spec.Template.Spec
+			for _, c := range s.Spec.VolumeClaimTemplates { // as the StatefulSet controller adds them
+				spec.Volumes = append(spec.Volumes, corev1.Volume{Name: c.Name, VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name + "-" + s.Name + "-0"}}})
+			}
+			out = append(out, podTemplate{"StatefulSet " + s.Name, spec})
 		}
 	}
 	if len(out) == 0 {
