@@ -186,7 +186,7 @@ demo() {
 # (k8s/cluster/kind_test.go). The rollout to a new tag uses the app's image
 # re-tagged and loaded into the cluster.
 scenarios() {
-  local image="${IMG%:*}:e2e-rollout"
+  local image; image="${IMG%:*}:e2e-$(date +%s)" # a new tag each run: a real rollout
   say "Scenarios under load (LOAD_RATE ${LOAD_RATE:-120}/s): re-tagging $IMG as $image and loading it"
   docker tag "$IMG" "$image"
   $KIND load docker-image --name "$KIND_CLUSTER" "$image"
