@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -26,15 +27,15 @@ type config struct {
 	WriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"15s" desc:"time to write a response"`
 	IdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"60s" desc:"keep-alive time between requests"`
 	MaxBodyBytes      int64         `envconfig:"HTTP_MAX_BODY_BYTES" default:"1048576" desc:"largest request body"`
-	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"address of the debug listener (GET /debug/runtime); empty: none"`
+	AdminAddr         string        `envconfig:"ADMIN_ADDR" desc:"address of the admin listener (GET /metrics, /debug/pprof/), not HTTP_ADDR's port; empty: none"`
 
-	DatabaseURL       string       `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)"`
-	ExtraDatabaseURLs databaseURLs `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url"`
+	DatabaseURL       string       `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)" secret:"true"`
+	ExtraDatabaseURLs databaseURLs `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url" secret:"true"`
 	DatabaseMaxConns  int32        `envconfig:"DATABASE_MAX_CONNS" default:"10" desc:"connections per pool"`
 
 	MemcachedServers []string      `envconfig:"MEMCACHED_SERVERS" default:"localhost:11211" desc:"memcached servers, host:port,host:port"`
 	CacheTTL         time.Duration `envconfig:"CACHE_TTL" default:"5m" desc:"how long a link stays cached (whole seconds)"`
-	CacheTimeout     time.Duration `envconfig:"CACHE_TIMEOUT" default:"200ms" desc:"bound on one memcached call"`
+	CacheTimeout     time.Duration `envconfig:"CACHE_TIMEOUT" default:"200ms" desc:"bound on one request's time in memcached"`
 
 	ProbeTimeout  time.Duration `envconfig:"PROBE_TIMEOUT" default:"1s" desc:"bound on one readiness check and on a probe's wait"`
 	ProbeTTL      time.Duration `envconfig:"PROBE_TTL" default:"1s" desc:"how long a readiness check's result is reused"`
@@ -56,6 +57,9 @@ func configNames() []string {
 	}
 	return names
 }
+
+// poolName is a database name in EXTRA_DATABASE_URLS.
+var poolName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 // databaseURLs is a list of name=url pairs, separated by commas.
 type databaseURLs map[string]string
@@ -81,11 +85,21 @@ func loadConfig() (config, error) {
 	var cfg config
 	if err := envconfig.Process("", &cfg); err != nil {
 		if pe, ok := errors.AsType[*envconfig.ParseError](err); ok {
-			return cfg, fmt.Errorf("%s: %q is not a valid %s", pe.KeyName, pe.Value, typeName(pe.TypeName))
+			if secret(pe.FieldName) { // the value may hold a password: never print it
+				return cfg, fmt.Errorf("%s: is not a valid %s (value not shown: it may hold a password)", pe.KeyName, typeName(pe.TypeName))
+			}
+			return cfg, fmt.Errorf("%s: %s is not a valid %s", pe.KeyName, quoteShort(pe.Value), typeName(pe.TypeName))
 		}
 		return cfg, err
 	}
 	return cfg, cfg.validate()
+}
+
+// secret reports whether config's field holds values that may carry a
+// password (tag secret:"true"); errors about them never quote the value.
+func secret(field string) bool {
+	f, ok := reflect.TypeFor[config]().FieldByName(field)
+	return ok && f.Tag.Get("secret") == "true"
 }
 
 func typeName(t string) string {
@@ -121,12 +135,16 @@ func (c config) validate() error {
 			bad(t.name, "must not be negative")
 		}
 	}
-	if _, err := c.listenPort(); err != nil {
-		bad("HTTP_ADDR", fmt.Sprintf("%q is not host:port", c.HTTPAddr))
+	if err := validateHostPort("HTTP_ADDR", c.HTTPAddr); err != nil {
+		errs = append(errs, err)
 	}
-	if c.DebugAddr != "" {
-		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			bad("DEBUG_ADDR", fmt.Sprintf("%q is not host:port", c.DebugAddr))
+	if c.AdminAddr != "" {
+		if err := validateHostPort("ADMIN_ADDR", c.AdminAddr); err != nil {
+			errs = append(errs, err)
+		} else if _, port, _ := net.SplitHostPort(c.AdminAddr); port != "0" {
+			if api, _ := c.listenPort(); port == api {
+				bad("ADMIN_ADDR", fmt.Sprintf("must not use HTTP_ADDR's port %s: metrics and profiles stay off the API", port))
+			}
 		}
 	}
 	if c.CacheTTL < time.Second {
@@ -142,8 +160,8 @@ func (c config) validate() error {
 		bad("DATABASE_URL", "does not parse as a PostgreSQL URL")
 	}
 	for name, u := range c.ExtraDatabaseURLs {
-		if name == "" || strings.Contains(name, "/") {
-			bad("EXTRA_DATABASE_URLS", fmt.Sprintf("name %q must be non-empty and without '/'", name))
+		if !poolName.MatchString(name) { // not quoted: a misplaced URL may hold a password
+			bad("EXTRA_DATABASE_URLS", "a name must be 1 to 32 lower-case letters, digits, '-' or '_'")
 		} else if name == "default" {
 			bad("EXTRA_DATABASE_URLS", `the name "default" is DATABASE_URL's`)
 		} else if _, err := pgxpool.ParseConfig(u); err != nil {
@@ -160,6 +178,10 @@ func (c config) validate() error {
 			bad("MEMCACHED_SERVERS", "has an empty entry")
 		case seen[s]:
 			bad("MEMCACHED_SERVERS", fmt.Sprintf("names %q twice", s))
+		default:
+			if err := validateServer("MEMCACHED_SERVERS", s); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		seen[s] = true
 	}
@@ -197,7 +219,7 @@ func (c config) attrs() []any {
 		extra = append(extra, name+":"+maskURL(u))
 	}
 	return []any{
-		"http_addr", c.HTTPAddr, "database_url", maskURL(c.DatabaseURL), "extra_database_urls", extra,
+		"http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "database_url", maskURL(c.DatabaseURL), "extra_database_urls", extra,
 		"memcached_servers", c.MemcachedServers, "cache_ttl", c.CacheTTL, "probe_timeout", c.ProbeTimeout,
 		"probe_ttl", c.ProbeTTL, "shutdown_delay", c.ShutdownDelay, "shutdown_timeout", c.ShutdownTimeout,
 		"probe_optional", c.ProbeOptional,

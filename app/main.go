@@ -29,12 +29,14 @@ import (
 	"time"
 
 	"github.com/gok8s/gok8s/app/internal/accesslog"
-	"github.com/gok8s/gok8s/app/internal/debug"
 	"github.com/gok8s/gok8s/app/internal/links"
+	"github.com/gok8s/gok8s/app/internal/metrics"
 	"github.com/gok8s/gok8s/app/internal/schema"
 	"github.com/gok8s/gok8s/middleware"
 	"github.com/gok8s/gok8s/probes"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=…".
@@ -114,26 +116,35 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			p.Close()
 		}
 	}()
-	repo := links.NewCache(links.NewStore(pools["default"]), cfg.MemcachedServers, cfg.CacheTTL, cfg.CacheTimeout, log)
 
-	checks, err := optionalChecks(append(probes.PostgresPools(pools), probes.MemcachedServers(cfg.MemcachedServers)...), cfg.ProbeOptional)
+	// Metrics: one registry of our own, served on ADMIN_ADDR.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.BuildInfo(version), metrics.Pools(pools))
+
+	repo := links.NewCache(links.NewStore(pools["default"]), cfg.MemcachedServers, cfg.CacheTTL, cfg.CacheTimeout, log,
+		links.WithStats(metrics.NewCache(reg)))
+
+	// Each PostgreSQL check has a connection of its own: request load never queues a probe.
+	checks, err := optionalChecks(append(probes.PostgresConns(pools), probes.MemcachedServers(cfg.MemcachedServers)...), cfg.ProbeOptional)
 	if err != nil {
 		return usageError{err}
 	}
 	ready, err := probes.NewReadiness(checks,
 		probes.WithTimeout(cfg.ProbeTimeout), probes.WithTTL(cfg.ProbeTTL), probes.WithLogger(log),
+		probes.WithObserver(metrics.NewProbes(reg, checkNames(checks)).Observer()),
 	)
 	if err != nil {
 		return err
 	}
+	defer ready.Close()
 
 	// =========================================================================
 	// Start API service
 
-	api := accesslog.Handler(log, http.MaxBytesHandler(links.NewHandler(repo, log), cfg.MaxBodyBytes))
 	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           closeWhenDraining(&draining, middleware.Probes(ready)(api)),
+		Handler:           closeWhenDraining(&draining, apiHandler(ready, repo, reg, cfg.MaxBodyBytes, log)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -149,15 +160,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	go func() { serverErrors <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
 
-	if cfg.DebugAddr != "" {
-		dbg := &http.Server{Handler: debug.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, ErrorLog: srv.ErrorLog}
-		dln, err := net.Listen("tcp", cfg.DebugAddr)
-		if err != nil {
-			return fmt.Errorf("listen for debug: %w", err)
+	if cfg.AdminAddr != "" {
+		admin := &http.Server{
+			Handler:           metrics.AdminHandler(reg, srv.ErrorLog),
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ReadTimeout:       cfg.ReadTimeout,
+			WriteTimeout:      2 * time.Minute, // above pprof's 30 s CPU profile
+			IdleTimeout:       cfg.IdleTimeout,
+			ErrorLog:          srv.ErrorLog,
 		}
-		go func() { _ = dbg.Serve(dln) }()
-		defer dbg.Close()
-		log.Info("debug listening", "addr", dln.Addr().String())
+		aln, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("listen for admin: %w", err)
+		}
+		go func() { _ = admin.Serve(aln) }()
+		defer admin.Close() // after the API's shutdown, so the drain can be scraped
+		log.Info("admin listening", "addr", aln.Addr().String(), "paths", "/metrics /debug/pprof/")
 	}
 
 	// Ready once migrations are applied; until then /livez answers and /readyz is 503.
@@ -211,6 +229,23 @@ func closeWhenDraining(draining *atomic.Bool, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// apiHandler returns the service's handler: the probes first, then the links
+// API behind the access log, the body limit and the HTTP metrics. Probe
+// requests are neither logged nor counted.
+func apiHandler(ready *probes.Readiness, repo links.Repository, reg prometheus.Registerer, maxBody int64, log *slog.Logger) http.Handler {
+	api := metrics.HTTPHandler(reg, links.NewHandler(repo, log)) // inside MaxBytesHandler, which copies the request
+	return middleware.Probes(ready)(accesslog.Handler(log, http.MaxBytesHandler(api, maxBody)))
+}
+
+// checkNames returns the names of checks.
+func checkNames(checks []probes.Checker) []string {
+	names := make([]string, len(checks))
+	for i, c := range checks {
+		names[i] = c.Name()
+	}
+	return names
 }
 
 // startUp applies the migrations, retrying until they succeed or ctx ends, and

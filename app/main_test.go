@@ -29,9 +29,15 @@ func TestRunConfigErrors(t *testing.T) {
 		{map[string]string{"LOG_FORMAT": "xml"}, `app: LOG_FORMAT: "xml" is not json or text` + "\n"},
 		{map[string]string{"LOG_LEVEL": "loud"}, `app: LOG_LEVEL: "loud" is not debug, info, warn or error` + "\n"},
 		{map[string]string{"HTTP_ADDR": "8080"}, `app: HTTP_ADDR: "8080" is not host:port` + "\n"},
+		{map[string]string{"ADMIN_ADDR": "9090"}, `app: ADMIN_ADDR: "9090" is not host:port` + "\n"},
+		{map[string]string{"ADMIN_ADDR": ":metrics"}, `app: ADMIN_ADDR: the port of ":metrics" is not a number from 0 to 65535` + "\n"},
+		{map[string]string{"ADMIN_ADDR": "127.0.0.1:8080"}, "app: ADMIN_ADDR: must not use HTTP_ADDR's port 8080: metrics and profiles stay off the API\n"},
 		{map[string]string{"DATABASE_URL": "postgres://u:secret@h:notaport/db"}, "app: DATABASE_URL: does not parse as a PostgreSQL URL\n"},
-		{map[string]string{"EXTRA_DATABASE_URLS": "reports"}, `app: EXTRA_DATABASE_URLS: "reports" is not a valid list of name=url pairs` + "\n"},
+		{map[string]string{"EXTRA_DATABASE_URLS": "reports"}, "app: EXTRA_DATABASE_URLS: is not a valid list of name=url pairs (value not shown: it may hold a password)\n"},
 		{map[string]string{"EXTRA_DATABASE_URLS": "default=postgres://h/db"}, `app: EXTRA_DATABASE_URLS: the name "default" is DATABASE_URL's` + "\n"},
+		{map[string]string{"HTTP_ADDR": "127.0.0.1:99999"}, `app: HTTP_ADDR: the port of "127.0.0.1:99999" is not a number from 0 to 65535` + "\n"},
+		{map[string]string{"HTTP_ADDR": "256.1.1.1:80"}, `app: HTTP_ADDR: the host of "256.1.1.1:80" is neither an IP address nor a host name` + "\n"},
+		{map[string]string{"MEMCACHED_SERVERS": "notahostport"}, `app: MEMCACHED_SERVERS: "notahostport" is not host:port` + "\n"},
 		{map[string]string{"MEMCACHED_SERVERS": "a:1,a:1"}, `app: MEMCACHED_SERVERS: names "a:1" twice` + "\n"},
 		{map[string]string{"LOG_FORMAT": "xml", "LOG_LEVEL": "loud"}, "app: LOG_LEVEL: \"loud\" is not debug, info, warn or error\napp: LOG_FORMAT: \"xml\" is not json or text\n"},
 	}
@@ -248,5 +254,80 @@ func TestServeDrainClosesConnections(t *testing.T) {
 	}
 	if code := <-done; code != 0 {
 		t.Errorf("serve exited %d", code)
+	}
+}
+
+// TestConfigErrorsHideSecrets: no malformed value of a URL-bearing variable
+// shows up in the configuration error, whichever check it fails.
+func TestConfigErrorsHideSecrets(t *testing.T) {
+	values := map[string][]string{
+		"DATABASE_URL": {"postgres://u:secret@h:notaport/db", "postgres://u:secret@h/db?sslmode=maybe", "host=h password=secret port=x"},
+		"EXTRA_DATABASE_URLS": {
+			"replica:postgres://u:secret@h/db", // a malformed list: the ParseError branch
+			"replica=postgres://u:secret@h:99999/db",
+			"postgres://u:secret@h/db=postgres://h/db", // the URL where the name goes
+			"=postgres://u:secret@h/db",
+			"a=postgres://h/db,secret",
+		},
+	}
+	for name, vs := range values {
+		for _, v := range vs {
+			t.Run(name+"="+v, func(t *testing.T) {
+				t.Setenv(name, v)
+				var stdout, stderr bytes.Buffer
+				code := run(context.Background(), []string{"serve"}, &stdout, &stderr)
+				if code != 2 {
+					t.Errorf("exit %d, want 2; stderr %q", code, stderr.String())
+				}
+				if !strings.HasPrefix(stderr.String(), "app: "+name+": ") {
+					t.Errorf("stderr %q does not name %s", stderr.String(), name)
+				}
+				if strings.Contains(stderr.String()+stdout.String(), "secret") {
+					t.Errorf("the output shows the secret: %q", stderr.String())
+				}
+			})
+		}
+	}
+}
+
+// TestAddressErrors: a listen or server address that cannot work exits 2 at
+// start-up naming the variable.
+func TestAddressErrors(t *testing.T) {
+	tests := []struct {
+		name, value string
+		ok          bool
+	}{
+		{"HTTP_ADDR", ":8080", true},
+		{"HTTP_ADDR", "127.0.0.1:8080", true},
+		{"HTTP_ADDR", "[::1]:8080", true},
+		{"HTTP_ADDR", "localhost:65535", true},
+		{"HTTP_ADDR", "127.0.0.1:99999", false},
+		{"HTTP_ADDR", "256.1.1.1:80", false},
+		{"HTTP_ADDR", "1.2.3:80", false},
+		{"HTTP_ADDR", ":http", false},
+		{"HTTP_ADDR", ":-1", false},
+		{"HTTP_ADDR", "a b:80", false},
+		{"HTTP_ADDR", "8080", false},
+		{"MEMCACHED_SERVERS", "memcached:11211", true},
+		{"MEMCACHED_SERVERS", "a:1,10.0.0.2:11211", true},
+		{"MEMCACHED_SERVERS", "/run/memcached.sock", true},
+		{"MEMCACHED_SERVERS", "notahostport", false},
+		{"MEMCACHED_SERVERS", "a:1,notahostport", false},
+		{"MEMCACHED_SERVERS", ":11211", false},
+		{"MEMCACHED_SERVERS", "memcached:0", false},
+		{"MEMCACHED_SERVERS", "memcached:99999", false},
+		{"MEMCACHED_SERVERS", "300.0.0.1:11211", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Setenv(tt.name, tt.value)
+			_, err := loadConfig()
+			if (err == nil) != tt.ok {
+				t.Fatalf("loadConfig() = %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), tt.name+": ") {
+				t.Errorf("error %q does not begin with %s", err, tt.name)
+			}
+		})
 	}
 }

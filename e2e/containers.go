@@ -13,6 +13,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -348,4 +349,41 @@ func StartMemcached(tb testing.TB, port string) *Memcached {
 	}
 	m.waitReady(tb)
 	return m
+}
+
+// Get returns the value memcached holds for key, and whether it holds one,
+// over memcached's text protocol.
+func (m *Memcached) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", m.Addr)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Close()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(5 * time.Second)
+	}
+	_ = conn.SetDeadline(deadline)
+	if _, err := fmt.Fprintf(conn, "get %s\r\n", key); err != nil {
+		return nil, false, err
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, false, err
+	}
+	if line == "END\r\n" {
+		return nil, false, nil
+	}
+	var k string
+	var flags, n int
+	if _, err := fmt.Sscanf(line, "VALUE %s %d %d", &k, &flags, &n); err != nil {
+		return nil, false, fmt.Errorf("memcached answered %q", line)
+	}
+	value := make([]byte, n+2)
+	if _, err := io.ReadFull(r, value); err != nil {
+		return nil, false, err
+	}
+	return value[:n], true, nil
 }

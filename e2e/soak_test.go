@@ -5,15 +5,14 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,8 +34,8 @@ func TestSoak(t *testing.T) {
 		}
 		duration = d
 	}
-	debugAddr := "127.0.0.1:" + e2e.FreePort(t)
-	s := startStack(t, "DEBUG_ADDR="+debugAddr, "LOG_LEVEL=warn")
+	adminAddr := "127.0.0.1:" + e2e.FreePort(t)
+	s := startStack(t, "ADMIN_ADDR="+adminAddr, "LOG_LEVEL=warn")
 	a := s.app
 	const workers = 16
 	client := &http.Client{
@@ -52,33 +51,24 @@ func TestSoak(t *testing.T) {
 			t.Fatalf("seeding %s: %d", slugs[i], code)
 		}
 	}
+	admin := newAdminClient(t, adminAddr)
 	runtimeOf := func() runtimeFigures {
-		resp, err := http.Get("http://" + debugAddr + "/debug/runtime")
+		m, err := admin.scrape(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var rt runtimeFigures
-		if err := json.NewDecoder(resp.Body).Decode(&rt); err != nil {
-			t.Fatal(err)
+		rt := runtimeFigures{
+			Goroutines:     m.get("go_goroutines"),
+			HeapAllocBytes: m.get("go_memstats_heap_alloc_bytes"),
+			RSSBytes:       m.get("process_resident_memory_bytes"),
+			GCCycles:       m.get("go_gc_duration_seconds"), // the summary's count: one per cycle
+		}
+		if math.IsNaN(rt.Goroutines + rt.HeapAllocBytes + rt.RSSBytes + rt.GCCycles) {
+			t.Fatalf("/metrics lacks a Go or process series: %+v", rt)
 		}
 		return rt
 	}
-	rss := func() int64 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for l := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				return kb * 1024
-			}
-		}
-		t.Fatal("no VmRSS")
-		return 0
-	}
-	before, rssBefore := runtimeOf(), rss()
+	before := runtimeOf()
 
 	// The load: each worker cycles through a mix of requests with their expected status.
 	type op struct {
@@ -151,7 +141,7 @@ func TestSoak(t *testing.T) {
 	}
 	tick.Stop()
 	wg.Wait()
-	during, rssDuring := runtimeOf(), rss()
+	during := runtimeOf()
 
 	slices.Sort(latencies)
 	pct := func(p float64) time.Duration { return latencies[int(float64(len(latencies)-1)*p)] }
@@ -172,23 +162,23 @@ func TestSoak(t *testing.T) {
 	err := e2e.Poll(t.Context(), 15*time.Second, func(context.Context) error {
 		after = runtimeOf()
 		if after.Goroutines > before.Goroutines+5 {
-			return fmt.Errorf("%d goroutines, %d before the load", after.Goroutines, before.Goroutines)
+			return fmt.Errorf("%v goroutines, %v before the load", after.Goroutines, before.Goroutines)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Error(err)
 	}
-	rssAfter := rss()
-	t.Logf("goroutines: %d before, %d under load, %d after", before.Goroutines, during.Goroutines, after.Goroutines)
-	t.Logf("RSS: %.1f MiB before, %.1f MiB at the end of the load, %.1f MiB after; Go heap %.1f MiB after, %d GC cycles",
-		mib(rssBefore), mib(rssDuring), mib(rssAfter), mib(int64(after.HeapAllocBytes)), after.GCCycles-before.GCCycles)
-	if rssAfter > rssDuring+4<<20 {
-		t.Errorf("RSS grew after the load: %.1f MiB -> %.1f MiB", mib(rssDuring), mib(rssAfter))
+	t.Logf("goroutines (go_goroutines): %v before, %v under load, %v after", before.Goroutines, during.Goroutines, after.Goroutines)
+	t.Logf("RSS (process_resident_memory_bytes): %.1f MiB before, %.1f MiB at the end of the load, %.1f MiB after; "+
+		"Go heap %.1f MiB after, %v GC cycles", mib(before.RSSBytes), mib(during.RSSBytes), mib(after.RSSBytes),
+		mib(after.HeapAllocBytes), after.GCCycles-before.GCCycles)
+	if after.RSSBytes > during.RSSBytes+4<<20 {
+		t.Errorf("RSS grew after the load: %.1f MiB -> %.1f MiB", mib(during.RSSBytes), mib(after.RSSBytes))
 	}
 }
 
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
+func mib(b float64) float64 { return b / (1 << 20) }
 
 // send makes one request and returns its status, or 0 on a transport error.
 func send(t *testing.T, c *http.Client, method, url, body string) int {
@@ -212,10 +202,11 @@ func send(t *testing.T, c *http.Client, method, url, body string) int {
 	return resp.StatusCode
 }
 
-// runtimeFigures is the document the app's DEBUG_ADDR listener serves at /debug/runtime.
+// runtimeFigures are the process's figures the soak test follows, read from
+// the Go and process collectors' series on the app's /metrics.
 type runtimeFigures struct {
-	Goroutines     int    `json:"goroutines"`
-	HeapAllocBytes uint64 `json:"heap_alloc_bytes"`
-	TotalBytes     uint64 `json:"total_bytes"`
-	GCCycles       uint64 `json:"gc_cycles"`
+	Goroutines     float64 // go_goroutines
+	HeapAllocBytes float64 // go_memstats_heap_alloc_bytes
+	RSSBytes       float64 // process_resident_memory_bytes
+	GCCycles       float64 // go_gc_duration_seconds' count
 }

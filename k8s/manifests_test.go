@@ -3,6 +3,7 @@ package k8s_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +17,10 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// overlays are the kustomizations under test, relative to this directory.
-var overlays = []string{"base", "overlays/kind", "overlays/production"}
+// overlays are the kustomizations under test, relative to this directory:
+// the base, each overlay, and the production overlay with the monitoring
+// component (testdata/monitoring), as a prometheus-operator user writes it.
+var overlays = []string{"base", "overlays/kind", "overlays/production", "testdata/monitoring"}
 
 // render builds the kustomization in dir, as `kubectl kustomize dir` would.
 func render(t testing.TB, dir string) []*unstructured.Unstructured {
@@ -66,7 +69,12 @@ func (w *warnings) take() []string {
 	return l
 }
 
-// startAPIServer starts etcd and kube-apiserver from KUBEBUILDER_ASSETS.
+// crdDir holds the CustomResourceDefinitions the components use, installed
+// before the manifests are applied (testdata/crds/generate.sh writes them).
+const crdDir = "testdata/crds"
+
+// startAPIServer starts etcd and kube-apiserver from KUBEBUILDER_ASSETS, with
+// the CRDs in crdDir installed.
 func startAPIServer(t *testing.T) (client.Client, *warnings) {
 	t.Helper()
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
@@ -77,7 +85,7 @@ func startAPIServer(t *testing.T) (client.Client, *warnings) {
 		}
 		t.Skip(msg)
 	}
-	env := &envtest.Environment{}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{crdDir}, ErrorIfCRDPathMissing: true}
 	start := time.Now()
 	cfg, err := env.Start()
 	if err != nil {
@@ -109,9 +117,41 @@ func apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured,
 	return c.Patch(ctx, obj.DeepCopy(), client.Apply, opts...)
 }
 
+// podOf returns a Pod with the template of the Deployment or StatefulSet w, as
+// its controller would create it.
+func podOf(t *testing.T, w *unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	tmpl, ok, err := unstructured.NestedMap(w.Object, "spec", "template")
+	if err != nil || !ok {
+		t.Fatalf("%s %s has no pod template: %v", w.GetKind(), w.GetName(), err)
+	}
+	pod := &unstructured.Unstructured{Object: tmpl}
+	pod.SetAPIVersion("v1")
+	pod.SetKind("Pod")
+	pod.SetName(w.GetName() + "-0")
+	pod.SetNamespace(w.GetNamespace())
+	// A StatefulSet's pods mount a claim of each volumeClaimTemplate.
+	claims, _, _ := unstructured.NestedSlice(w.Object, "spec", "volumeClaimTemplates")
+	volumes, _, _ := unstructured.NestedSlice(pod.Object, "spec", "volumes")
+	for _, c := range claims {
+		name, _, _ := unstructured.NestedString(c.(map[string]any), "metadata", "name")
+		volumes = append(volumes, map[string]any{
+			"name":                  name,
+			"persistentVolumeClaim": map[string]any{"claimName": name + "-" + pod.GetName()},
+		})
+	}
+	if len(claims) > 0 {
+		if err := unstructured.SetNestedSlice(pod.Object, volumes, "spec", "volumes"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pod
+}
+
 // TestAPIServerAccepts applies every rendered object of every overlay to a real
-// kube-apiserver: schema, field names and admission (Pod Security "restricted"
-// in the overlays' namespace) all pass, with no warning.
+// kube-apiserver: schema, field names (of the ServiceMonitor too, against its
+// CRD) and admission all pass, with no warning. Pod Security "restricted" in
+// the overlays' namespaces admits a Pod made from each workload's template.
 func TestAPIServerAccepts(t *testing.T) {
 	c, w := startAPIServer(t)
 	ctx := t.Context()
@@ -119,30 +159,48 @@ func TestAPIServerAccepts(t *testing.T) {
 		t.Run(dir, func(t *testing.T) {
 			start := time.Now()
 			objs := render(t, dir)
-			// Namespaced objects are admitted only into a namespace that exists.
-			for _, o := range objs {
-				if o.GetKind() == "Namespace" {
-					if err := apply(ctx, c, o, false); err != nil {
-						t.Fatalf("Namespace %s: %v", o.GetName(), err)
+			// Namespaced objects are admitted only into a namespace that
+			// exists, and Pods only with a ServiceAccount that exists: those
+			// are stored, the rest is a dry run.
+			stored := func(kind string) bool { return kind == "Namespace" || kind == "ServiceAccount" }
+			namespaced := slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool { return o.GetKind() == "Namespace" })
+			for i, o := range objs {
+				if namespaced && o.GetKind() != "Namespace" && o.GetNamespace() == "" {
+					t.Errorf("%s %s has no namespace, in an overlay that creates one", o.GetKind(), o.GetName())
+				}
+				if o.GetKind() != "Namespace" && o.GetNamespace() == "" {
+					objs[i] = o.DeepCopy()
+					objs[i].SetNamespace("default")
+				}
+			}
+			for _, kind := range []string{"Namespace", "ServiceAccount"} {
+				for _, o := range objs {
+					if o.GetKind() == kind {
+						if err := apply(ctx, c, o, false); err != nil {
+							t.Fatalf("%s %s: %v", kind, o.GetName(), err)
+						}
 					}
 				}
 			}
+			pods := 0
 			for _, o := range objs {
-				if o.GetKind() == "Namespace" {
+				if stored(o.GetKind()) {
 					continue
-				}
-				if o.GetNamespace() == "" {
-					o = o.DeepCopy()
-					o.SetNamespace("default")
 				}
 				if err := apply(ctx, c, o, true); err != nil {
 					t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
+				}
+				if o.GetKind() == "Deployment" || o.GetKind() == "StatefulSet" {
+					pods++
+					if err := apply(ctx, c, podOf(t, o), true); err != nil {
+						t.Errorf("a Pod of %s %s: %v", o.GetKind(), o.GetName(), err)
+					}
 				}
 			}
 			if ws := w.take(); len(ws) > 0 {
 				t.Errorf("the API server warned:\n%s", strings.Join(ws, "\n"))
 			}
-			t.Logf("%d objects accepted in %s", len(objs), time.Since(start).Round(time.Millisecond))
+			t.Logf("%d objects and %d pods accepted in %s", len(objs), pods, time.Since(start).Round(time.Millisecond))
 		})
 	}
 
@@ -171,6 +229,38 @@ func TestAPIServerAccepts(t *testing.T) {
 		ws := w.take()
 		if len(ws) == 0 || !strings.Contains(strings.Join(ws, " "), "hostNetwork") {
 			t.Fatalf("a pod template with hostNetwork drew warnings %q, want one naming hostNetwork", ws)
+		}
+		err := apply(ctx, c, podOf(t, dep), true)
+		if err == nil || !strings.Contains(err.Error(), "hostNetwork") {
+			t.Fatalf("a Pod with hostNetwork: %v, want a rejection naming hostNetwork", err)
+		}
+		w.take()
+	})
+
+	t.Run("the ServiceMonitor CRD validates", func(t *testing.T) {
+		for _, tt := range []struct {
+			name  string
+			field []string
+			value any
+			want  string
+		}{
+			{"misspelled field", []string{"spec", "endpoints"}, []any{map[string]any{"port": "metrics", "intervall": "15s"}}, "intervall"},
+			{"bad duration", []string{"spec", "endpoints"}, []any{map[string]any{"port": "metrics", "interval": "15 seconds"}}, "interval"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				sm := find(t, render(t, "testdata/monitoring"), "ServiceMonitor", "gok8s").DeepCopy()
+				if err := apply(ctx, c, sm, true); err != nil {
+					t.Fatalf("unchanged: %v", err)
+				}
+				if err := unstructured.SetNestedField(sm.Object, tt.value, tt.field...); err != nil {
+					t.Fatal(err)
+				}
+				err := apply(ctx, c, sm, true)
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("apply: %v, want an error naming %s", err, tt.want)
+				}
+				t.Logf("rejected: %v", err)
+			})
 		}
 	})
 }

@@ -3,10 +3,12 @@ package k8s_test
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +16,12 @@ import (
 
 	"github.com/gok8s/gok8s/middleware"
 	"github.com/gok8s/gok8s/probes"
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -24,6 +29,11 @@ import (
 
 // The app's Deployment and container.
 const appName, appContainer = "gok8s", "app"
+
+// The Secret the app reads DATABASE_URL from, and its key. The manifests do
+// not create it: the team supplies it (README, "Kubernetes"), the
+// dev-backends component for development.
+const databaseSecret, databaseKey = "gok8s-database", "DATABASE_URL"
 
 // objects is one rendered overlay, decoded.
 type objects struct {
@@ -34,6 +44,25 @@ type objects struct {
 	secrets    map[string]corev1.Secret
 	accounts   map[string]bool
 	hpas       []autoscalingv2.HorizontalPodAutoscaler
+	netpols    []networkingv1.NetworkPolicy
+	namespaces []corev1.Namespace
+	monitors   []serviceMonitor
+}
+
+// serviceMonitor is the part of a prometheus-operator ServiceMonitor checked
+// here; envtest validates the rest against the CRD.
+type serviceMonitor struct {
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		Endpoints []struct {
+			Port string `json:"port"`
+		} `json:"endpoints"`
+	} `json:"spec"`
 }
 
 // workload is a Deployment or a StatefulSet.
@@ -42,6 +71,8 @@ type workload struct {
 	selector    map[string]string
 	template    corev1.PodTemplateSpec
 	serviceName string // StatefulSet only
+	replicas    *int32
+	strategy    appsv1.DeploymentStrategy // Deployment only
 }
 
 func decode(t testing.TB, objs []*unstructured.Unstructured) objects {
@@ -61,8 +92,10 @@ func decode(t testing.TB, objs []*unstructured.Unstructured) objects {
 						MatchLabels      map[string]string `json:"matchLabels"`
 						MatchExpressions []any             `json:"matchExpressions"`
 					} `json:"selector"`
-					Template    corev1.PodTemplateSpec `json:"template"`
-					ServiceName string                 `json:"serviceName"`
+					Template    corev1.PodTemplateSpec    `json:"template"`
+					ServiceName string                    `json:"serviceName"`
+					Replicas    *int32                    `json:"replicas"`
+					Strategy    appsv1.DeploymentStrategy `json:"strategy"`
 				} `json:"spec"`
 			}
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &spec); err != nil {
@@ -71,7 +104,10 @@ func decode(t testing.TB, objs []*unstructured.Unstructured) objects {
 			if len(spec.Spec.Selector.MatchExpressions) > 0 {
 				t.Fatalf("%s %s: matchExpressions are not checked here", u.GetKind(), u.GetName())
 			}
-			o.workloads = append(o.workloads, workload{u.GetKind(), u.GetName(), spec.Spec.Selector.MatchLabels, spec.Spec.Template, spec.Spec.ServiceName})
+			o.workloads = append(o.workloads, workload{
+				kind: u.GetKind(), name: u.GetName(), selector: spec.Spec.Selector.MatchLabels, template: spec.Spec.Template,
+				serviceName: spec.Spec.ServiceName, replicas: spec.Spec.Replicas, strategy: spec.Spec.Strategy,
+			})
 		case "Service":
 			var s corev1.Service
 			conv(u, &s)
@@ -94,6 +130,20 @@ func decode(t testing.TB, objs []*unstructured.Unstructured) objects {
 			var h autoscalingv2.HorizontalPodAutoscaler
 			conv(u, &h)
 			o.hpas = append(o.hpas, h)
+		case "NetworkPolicy":
+			var n networkingv1.NetworkPolicy
+			conv(u, &n)
+			o.netpols = append(o.netpols, n)
+		case "Namespace":
+			var n corev1.Namespace
+			conv(u, &n)
+			o.namespaces = append(o.namespaces, n)
+		case "ServiceMonitor":
+			var m serviceMonitor
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &m); err != nil {
+				t.Fatal(err)
+			}
+			o.monitors = append(o.monitors, m)
 		}
 	}
 	return o
@@ -164,22 +214,40 @@ var appVariables = sync.OnceValues(func() ([]string, error) {
 // goRuntimeVariables are read by the Go runtime, not by the app's config.
 var goRuntimeVariables = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG", "GOTRACEBACK"}
 
+// pendingVariables are variables the manifests set for app features being
+// added on other branches (PROBE_OPTIONAL: issue 11).
+// Delete each name once `app help` lists it.
+var pendingVariables = []string{"PROBE_OPTIONAL"}
+
 // A policy returns what is wrong with the objects, or nothing.
 type policy func(o objects) []string
 
 var policies = map[string]policy{
-	"probe paths are the middleware's":          probePaths,
-	"readiness timeout exceeds the app's":       readinessTimeout,
-	"grace period exceeds the shutdown":         gracePeriod,
-	"containers are limited and locked down":    hardened,
-	"selectors match their templates":           selectorsMatch,
-	"images are pinned":                         pinnedImages,
-	"ConfigMap keys are app variables":          configKeys,
-	"Services and PDBs select pods":             servicesAndPDBs,
-	"named ports exist":                         namedPorts,
-	"referenced objects exist":                  references,
-	"StatefulSets name a headless Service":      headlessServices,
-	"autoscalers target an existing Deployment": autoscalerTargets,
+	"probe paths are the middleware's":           probePaths,
+	"readiness timeout exceeds the app's":        readinessTimeout,
+	"grace period exceeds the shutdown":          gracePeriod,
+	"containers are limited and locked down":     hardened,
+	"selectors match their templates":            selectorsMatch,
+	"images are pinned":                          pinnedImages,
+	"ConfigMap keys are app variables":           configKeys,
+	"Services and PDBs select pods":              servicesAndPDBs,
+	"named ports exist":                          namedPorts,
+	"referenced objects exist":                   references,
+	"StatefulSets name a headless Service":       headlessServices,
+	"autoscalers target an existing Deployment":  autoscalerTargets,
+	"the app reads DATABASE_URL from its Secret": databaseFromSecret,
+	"namespaces enforce restricted pods":         restrictedNamespaces,
+	"metrics stay inside the cluster":            metricsInside,
+	"rollouts keep every pod serving":            rollouts,
+	"a drain can proceed":                        drains,
+	"app pods spread over nodes and zones":       spread,
+	"a cache outage keeps pods in the Service":   optionalCache,
+	"network: default deny":                      denyByDefault,
+	"network: every pod has its policy":          everyPodSelected,
+	"network: no rule allows all":                noAllowAll,
+	"network: admitted ports are pods' ports":    ingressPortsExist,
+	"network: the app reaches only its deps":     appEgress,
+	"network: backends admit only the app":       backendsAcceptOnlyTheApp,
 }
 
 // probePaths: the app's probes ask paths the middleware answers, readiness on
@@ -351,7 +419,7 @@ func configKeys(o objects) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
-	known = slices.Concat(known, goRuntimeVariables)
+	known = slices.Concat(known, goRuntimeVariables, pendingVariables)
 	_, c, ok := o.app()
 	if !ok {
 		return nil
@@ -453,6 +521,9 @@ func references(o objects) []string {
 		}
 		secretKey := func(name, key string) {
 			s, ok := o.secrets[name]
+			if !ok && name == databaseSecret {
+				return // supplied outside the manifests
+			}
 			_, has := s.StringData[key]
 			if _, inData := s.Data[key]; !ok || (!has && !inData) {
 				bad = append(bad, fmt.Sprintf("%s uses Secret %s key %s, which is missing", where, name, key))
@@ -519,15 +590,250 @@ func headlessServices(o objects) []string {
 	return bad
 }
 
+// autoscalerTargets: an autoscaler targets a workload in the manifests, and
+// that workload leaves its replica count to the autoscaler (or each apply
+// would reset it).
 func autoscalerTargets(o objects) []string {
 	var bad []string
 	for _, h := range o.hpas {
 		ref := h.Spec.ScaleTargetRef
-		if !slices.ContainsFunc(o.workloads, func(w workload) bool { return w.kind == ref.Kind && w.name == ref.Name }) {
+		i := slices.IndexFunc(o.workloads, func(w workload) bool { return w.kind == ref.Kind && w.name == ref.Name })
+		switch {
+		case i < 0:
 			bad = append(bad, fmt.Sprintf("HorizontalPodAutoscaler %s targets %s %s, which is missing", h.Name, ref.Kind, ref.Name))
+		case o.workloads[i].replicas != nil:
+			bad = append(bad, fmt.Sprintf("%s %s sets replicas, which HorizontalPodAutoscaler %s owns: each apply would reset them", ref.Kind, ref.Name, h.Name))
 		}
 	}
 	return bad
+}
+
+// databaseFromSecret: the app's DATABASE_URL comes from the Secret
+// databaseSecret, never from the ConfigMap or a literal.
+func databaseFromSecret(o objects) []string {
+	_, c, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	if _, ok := o.appEnv()[databaseKey]; ok {
+		bad = append(bad, databaseKey+" is set in plain text (a ConfigMap or an env value): it holds a password")
+	}
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == databaseKey })
+	switch {
+	case i < 0 || c.Env[i].ValueFrom == nil || c.Env[i].ValueFrom.SecretKeyRef == nil:
+		bad = append(bad, fmt.Sprintf("the app does not read %s from a Secret", databaseKey))
+	case c.Env[i].ValueFrom.SecretKeyRef.Name != databaseSecret || c.Env[i].ValueFrom.SecretKeyRef.Key != databaseKey:
+		r := c.Env[i].ValueFrom.SecretKeyRef
+		bad = append(bad, fmt.Sprintf("the app reads %s from Secret %s key %s, not the documented %s key %s", databaseKey, r.Name, r.Key, databaseSecret, databaseKey))
+	case c.Env[i].ValueFrom.SecretKeyRef.Optional != nil && *c.Env[i].ValueFrom.SecretKeyRef.Optional:
+		bad = append(bad, fmt.Sprintf("the app's %s Secret is optional: without it the app would start against its default database", databaseKey))
+	}
+	return bad
+}
+
+// restrictedNamespaces: every Namespace enforces, audits and warns about the
+// restricted Pod Security Standard.
+func restrictedNamespaces(o objects) []string {
+	var bad []string
+	for _, ns := range o.namespaces {
+		for _, mode := range []string{"enforce", "audit", "warn"} {
+			if l := "pod-security.kubernetes.io/" + mode; ns.Labels[l] != "restricted" {
+				bad = append(bad, fmt.Sprintf("Namespace %s label %s is %q, want restricted", ns.Name, l, ns.Labels[l]))
+			}
+		}
+	}
+	return bad
+}
+
+// addrPort returns the port of a listen address such as ":8080".
+func addrPort(addr string) (int32, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(p, 10, 32)
+	return int32(n), err
+}
+
+// metricsInside: the app's container port metrics is the admin listener's
+// (ADMIN_ADDR), apart from the API port; the Services that carry it are
+// ClusterIP; each ServiceMonitor scrapes a port of a Service it selects.
+func metricsInside(o objects) []string {
+	_, c, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	env := o.appEnv()
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for _, l := range []struct{ variable, port string }{{"HTTP_ADDR", "http"}, {"ADMIN_ADDR", "metrics"}} {
+		n, err := addrPort(env[l.variable])
+		switch {
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("%s %q: %v", l.variable, env[l.variable], err))
+		case ports[l.port] == 0:
+			bad = append(bad, fmt.Sprintf("the app container has no port %s", l.port))
+		case ports[l.port] != n:
+			bad = append(bad, fmt.Sprintf("%s listens on %d, the container port %s is %d", l.variable, n, l.port, ports[l.port]))
+		}
+	}
+	if ports["metrics"] != 0 && ports["metrics"] == ports["http"] {
+		bad = append(bad, "the metrics port is the API port")
+	}
+	carries := 0
+	for _, s := range o.services {
+		for _, sp := range s.Spec.Ports {
+			if sp.TargetPort.StrVal != "metrics" && (sp.TargetPort.IntVal == 0 || sp.TargetPort.IntVal != ports["metrics"]) {
+				continue
+			}
+			carries++
+			if s.Spec.Type != "" && s.Spec.Type != corev1.ServiceTypeClusterIP {
+				bad = append(bad, fmt.Sprintf("Service %s (%s) exposes the metrics port outside the cluster", s.Name, s.Spec.Type))
+			}
+		}
+	}
+	if carries == 0 {
+		bad = append(bad, "no Service carries the metrics port")
+	}
+	for _, m := range o.monitors {
+		var selected []corev1.Service
+		for _, s := range o.services {
+			if subset(m.Spec.Selector.MatchLabels, s.Labels) {
+				selected = append(selected, s)
+			}
+		}
+		if len(selected) == 0 {
+			bad = append(bad, fmt.Sprintf("ServiceMonitor %s selects no Service", m.Metadata.Name))
+		}
+		for _, e := range m.Spec.Endpoints {
+			for _, s := range selected {
+				if !slices.ContainsFunc(s.Spec.Ports, func(sp corev1.ServicePort) bool { return sp.Name == e.Port }) {
+					bad = append(bad, fmt.Sprintf("ServiceMonitor %s scrapes port %q, which Service %s does not have", m.Metadata.Name, e.Port, s.Name))
+				}
+			}
+		}
+	}
+	return bad
+}
+
+// rollouts: a rollout starts a new pod before it stops an old one.
+func rollouts(o objects) []string {
+	w, _, ok := o.app()
+	if !ok {
+		return nil
+	}
+	ru := w.strategy.RollingUpdate
+	if w.strategy.Type == appsv1.RecreateDeploymentStrategyType || ru == nil || ru.MaxUnavailable == nil || ru.MaxSurge == nil ||
+		ru.MaxUnavailable.String() != "0" || ru.MaxSurge.String() == "0" || ru.MaxSurge.String() == "0%" {
+		return []string{fmt.Sprintf("Deployment %s strategy %+v: want RollingUpdate with maxUnavailable 0 and maxSurge above 0", w.name, w.strategy)}
+	}
+	return nil
+}
+
+// replicas returns the app's replica count, or its autoscaler's minimum.
+func (o objects) replicas() int {
+	w, _, _ := o.app()
+	n := 1
+	if w.replicas != nil {
+		n = int(*w.replicas)
+	}
+	for _, h := range o.hpas {
+		if h.Spec.ScaleTargetRef.Name == w.name && h.Spec.MinReplicas != nil {
+			n = int(*h.Spec.MinReplicas)
+		}
+	}
+	return n
+}
+
+// drains: the app runs at least two pods, and its PodDisruptionBudget lets one
+// of them go, so that a node drain proceeds without taking the app down.
+func drains(o objects) []string {
+	w, _, ok := o.app()
+	if !ok {
+		return nil
+	}
+	n := o.replicas()
+	if n < 2 {
+		return []string{fmt.Sprintf("Deployment %s runs %d pod: a drain takes the app down", w.name, n)}
+	}
+	var bad []string
+	found := false
+	for _, p := range o.pdbs {
+		if p.Spec.Selector == nil || !subset(p.Spec.Selector.MatchLabels, w.template.Labels) {
+			continue
+		}
+		found = true
+		allowed := 0
+		switch {
+		case p.Spec.MaxUnavailable != nil:
+			v, err := intstr.GetScaledValueFromIntOrPercent(p.Spec.MaxUnavailable, n, true)
+			if err != nil {
+				return []string{err.Error()}
+			}
+			allowed = v
+		case p.Spec.MinAvailable != nil:
+			v, err := intstr.GetScaledValueFromIntOrPercent(p.Spec.MinAvailable, n, true)
+			if err != nil {
+				return []string{err.Error()}
+			}
+			allowed = n - v
+		}
+		if allowed < 1 {
+			bad = append(bad, fmt.Sprintf("PodDisruptionBudget %s lets no pod of %d go: a drain never ends", p.Name, n))
+		}
+		if allowed >= n {
+			bad = append(bad, fmt.Sprintf("PodDisruptionBudget %s lets all %d pods go at once", p.Name, n))
+		}
+	}
+	if !found {
+		bad = append(bad, fmt.Sprintf("no PodDisruptionBudget covers Deployment %s", w.name))
+	}
+	return bad
+}
+
+// spread: the app's pods spread over nodes and zones; a hard rule honours
+// taints, or tainted nodes (control planes, cordoned ones) count as empty
+// domains and leave pods pending.
+func spread(o objects) []string {
+	w, _, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	keys := map[string]bool{}
+	for _, c := range w.template.Spec.TopologySpreadConstraints {
+		if c.LabelSelector == nil || !selects(c.LabelSelector, w.template.Labels) {
+			bad = append(bad, fmt.Sprintf("topology spread on %s does not select the app's pods", c.TopologyKey))
+			continue
+		}
+		if c.WhenUnsatisfiable == corev1.DoNotSchedule && (c.NodeTaintsPolicy == nil || *c.NodeTaintsPolicy != corev1.NodeInclusionPolicyHonor) {
+			bad = append(bad, fmt.Sprintf("topology spread on %s is DoNotSchedule without nodeTaintsPolicy Honor", c.TopologyKey))
+		}
+		keys[c.TopologyKey] = true
+	}
+	for _, k := range []string{corev1.LabelHostname, corev1.LabelTopologyZone} {
+		if !keys[k] {
+			bad = append(bad, fmt.Sprintf("the app's pods do not spread over %s", k))
+		}
+	}
+	return bad
+}
+
+// optionalCache: memcached is an optional check (PROBE_OPTIONAL): the app
+// serves without its cache, so a cache outage must not empty the Service.
+func optionalCache(o objects) []string {
+	if _, _, ok := o.app(); !ok {
+		return nil
+	}
+	env := o.appEnv()
+	if !slices.Contains(strings.Split(env["PROBE_OPTIONAL"], ","), "memcached") {
+		return []string{fmt.Sprintf("PROBE_OPTIONAL is %q: a memcached outage takes every pod out of the Service", env["PROBE_OPTIONAL"])}
+	}
+	return nil
 }
 
 // TestPolicies: every overlay passes every policy.
@@ -556,58 +862,213 @@ func TestPoliciesCatch(t *testing.T) {
 		return nil
 	}
 	appC := func(o *objects) *corev1.Container { return &appSpec(o).Containers[0] }
-	tests := []struct {
-		policy string
-		mutate func(o *objects)
-		want   string
-	}{
-		{"probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/ready" }, `readinessProbe path "/ready" is not a probe path`},
-		{"probe paths are the middleware's", func(o *objects) { appC(o).LivenessProbe.HTTPGet.Path = "/readyz" }, "livenessProbe path \"/readyz\" checks dependencies"},
-		{"probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/healthz" }, "is not a readiness path"},
-		{"readiness timeout exceeds the app's", func(o *objects) { appC(o).ReadinessProbe.TimeoutSeconds = 1 }, "does not exceed PROBE_TIMEOUT"},
-		{"grace period exceeds the shutdown", func(o *objects) { g := int64(25); appSpec(o).TerminationGracePeriodSeconds = &g }, "does not exceed"},
-		{"grace period exceeds the shutdown", func(o *objects) {
+	netpol := func(o *objects, name string) *networkingv1.NetworkPolicy {
+		for i := range o.netpols {
+			if o.netpols[i].Name == name {
+				return &o.netpols[i]
+			}
+		}
+		t.Fatalf("no NetworkPolicy %s", name)
+		return nil
+	}
+	service := func(o *objects, name string) *corev1.Service {
+		for i := range o.services {
+			if o.services[i].Name == name {
+				return &o.services[i]
+			}
+		}
+		t.Fatalf("no Service %s", name)
+		return nil
+	}
+	setEnv := func(o *objects, k, v string) {
+		cm := o.configMaps[appName]
+		cm.Data = maps.Clone(cm.Data)
+		cm.Data[k] = v
+		o.configMaps[appName] = cm
+	}
+	tcp := func(port intstr.IntOrString) networkingv1.NetworkPolicyPort {
+		p := corev1.ProtocolTCP
+		return networkingv1.NetworkPolicyPort{Protocol: &p, Port: &port}
+	}
+	everyNamespace := []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
+	const prod, kind = "overlays/production", "overlays/kind"
+	// A case breaks the policy's intent in the overlay's objects; the policy
+	// must then report a line containing want.
+	type breakage struct {
+		overlay string
+		policy  string
+		mutate  func(o *objects)
+		want    string
+	}
+	tests := []breakage{
+		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/ready" }, `readinessProbe path "/ready" is not a probe path`},
+		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).LivenessProbe.HTTPGet.Path = "/readyz" }, "livenessProbe path \"/readyz\" checks dependencies"},
+		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/healthz" }, "is not a readiness path"},
+		{prod, "readiness timeout exceeds the app's", func(o *objects) { appC(o).ReadinessProbe.TimeoutSeconds = 1 }, "does not exceed PROBE_TIMEOUT"},
+		{prod, "grace period exceeds the shutdown", func(o *objects) { g := int64(25); appSpec(o).TerminationGracePeriodSeconds = &g }, "does not exceed"},
+		{prod, "grace period exceeds the shutdown", func(o *objects) {
 			appC(o).Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 10}}}
 		}, "preStop 10s"},
-		{"containers are limited and locked down", func(o *objects) { delete(appC(o).Resources.Limits, corev1.ResourceMemory) }, "no CPU or memory limit"},
-		{"containers are limited and locked down", func(o *objects) {
+		{prod, "containers are limited and locked down", func(o *objects) { delete(appC(o).Resources.Limits, corev1.ResourceMemory) }, "no CPU or memory limit"},
+		{prod, "containers are limited and locked down", func(o *objects) {
 			f := false
 			appC(o).SecurityContext.ReadOnlyRootFilesystem = &f
 		}, "writable root filesystem"},
-		{"containers are limited and locked down", func(o *objects) {
+		{prod, "containers are limited and locked down", func(o *objects) {
 			appC(o).SecurityContext.RunAsNonRoot = nil
 			appSpec(o).SecurityContext.RunAsNonRoot = nil
 		}, "may run as root"},
-		{"selectors match their templates", func(o *objects) { o.workloads[0].selector = map[string]string{"app": "other"} }, "does not match its template"},
-		{"images are pinned", func(o *objects) { appC(o).Image = "gok8s:latest" }, "is not pinned"},
-		{"images are pinned", func(o *objects) { appC(o).Image = "registry:5000/gok8s" }, "is not pinned"},
-		{"ConfigMap keys are app variables", func(o *objects) {
+		{prod, "selectors match their templates", func(o *objects) { o.workloads[0].selector = map[string]string{"app": "other"} }, "does not match its template"},
+		{prod, "images are pinned", func(o *objects) { appC(o).Image = "gok8s:latest" }, "is not pinned"},
+		{prod, "images are pinned", func(o *objects) { appC(o).Image = "registry:5000/gok8s" }, "is not pinned"},
+		{prod, "ConfigMap keys are app variables", func(o *objects) {
 			cm := o.configMaps[appName]
 			cm.Data = maps.Clone(cm.Data)
 			cm.Data["PROBE_TIMOUT"] = "1s"
 			o.configMaps[appName] = cm
 		}, "key PROBE_TIMOUT is not a variable"},
-		{"Services and PDBs select pods", func(o *objects) { o.services[0].Spec.Selector = map[string]string{"app": "nope"} }, "matches no pod template"},
-		{"Services and PDBs select pods", func(o *objects) { o.pdbs[0].Spec.Selector.MatchLabels = map[string]string{"x": "y"} }, "PodDisruptionBudget"},
-		{"named ports exist", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Port = intstr.FromString("web") }, `probes port "web"`},
-		{"named ports exist", func(o *objects) {
+		{prod, "Services and PDBs select pods", func(o *objects) { o.services[0].Spec.Selector = map[string]string{"app": "nope"} }, "matches no pod template"},
+		{prod, "Services and PDBs select pods", func(o *objects) { o.pdbs[0].Spec.Selector.MatchLabels = map[string]string{"x": "y"} }, "PodDisruptionBudget"},
+		{prod, "named ports exist", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Port = intstr.FromString("web") }, `probes port "web"`},
+		{prod, "named ports exist", func(o *objects) {
 			for i := range o.services {
 				o.services[i].Spec.Ports[0].TargetPort = intstr.FromString("nope")
 			}
 		}, `targetPort "nope"`},
-		{"referenced objects exist", func(o *objects) { delete(o.secrets, "gok8s-dev-credentials") }, "Secret gok8s-dev-credentials key DATABASE_URL, which is missing"},
-		{"referenced objects exist", func(o *objects) { delete(o.accounts, appName) }, "ServiceAccount gok8s, which is missing"},
-		{"referenced objects exist", func(o *objects) { delete(o.configMaps, appName) }, "ConfigMap gok8s, which is missing"},
-		{"StatefulSets name a headless Service", func(o *objects) {
+		{kind, "referenced objects exist", func(o *objects) {
+			s := o.secrets[databaseSecret]
+			s.StringData = maps.Clone(s.StringData)
+			delete(s.StringData, databaseKey)
+			o.secrets[databaseSecret] = s
+		}, "Secret gok8s-database key DATABASE_URL, which is missing"},
+		{kind, "referenced objects exist", func(o *objects) {
+			for _, w := range o.workloads {
+				for _, e := range w.template.Spec.Containers[0].Env {
+					if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.Name == "POSTGRES_PASSWORD" {
+						e.ValueFrom.SecretKeyRef.Name = "postgres-credentials"
+					}
+				}
+			}
+		}, "uses Secret postgres-credentials key POSTGRES_PASSWORD, which is missing"},
+		{prod, "referenced objects exist", func(o *objects) { delete(o.accounts, appName) }, "ServiceAccount gok8s, which is missing"},
+		{prod, "referenced objects exist", func(o *objects) { delete(o.configMaps, appName) }, "ConfigMap gok8s, which is missing"},
+		{kind, "StatefulSets name a headless Service", func(o *objects) {
 			for i := range o.services {
 				o.services[i].Spec.ClusterIP = ""
 			}
 		}, "is not headless"},
-		{"autoscalers target an existing Deployment", func(o *objects) { o.hpas[0].Spec.ScaleTargetRef.Name = "gone" }, "targets Deployment gone"},
+		{prod, "autoscalers target an existing Deployment", func(o *objects) { o.hpas[0].Spec.ScaleTargetRef.Name = "gone" }, "targets Deployment gone"},
+		{prod, "autoscalers target an existing Deployment", func(o *objects) {
+			three := int32(3)
+			o.workloads[0].replicas = &three
+		}, "sets replicas, which HorizontalPodAutoscaler gok8s owns"},
+		{prod, "the app reads DATABASE_URL from its Secret", func(o *objects) {
+			appC(o).Env[0].ValueFrom.SecretKeyRef.Name = "db"
+		}, "from Secret db key DATABASE_URL, not the documented gok8s-database"},
+		{prod, "the app reads DATABASE_URL from its Secret", func(o *objects) { setEnv(o, "DATABASE_URL", "postgres://x") }, "set in plain text"},
+		{prod, "namespaces enforce restricted pods", func(o *objects) {
+			delete(o.namespaces[0].Labels, "pod-security.kubernetes.io/enforce")
+		}, `label pod-security.kubernetes.io/enforce is ""`},
+		{prod, "metrics stay inside the cluster", func(o *objects) { setEnv(o, "ADMIN_ADDR", ":9091") }, "ADMIN_ADDR listens on 9091, the container port metrics is 9090"},
+		{prod, "metrics stay inside the cluster", func(o *objects) { setEnv(o, "ADMIN_ADDR", ":8080") }, "ADMIN_ADDR listens on 8080"},
+		{prod, "metrics stay inside the cluster", func(o *objects) {
+			service(o, appName+"-metrics").Spec.Type = corev1.ServiceTypeNodePort
+		}, "exposes the metrics port outside the cluster"},
+		{"testdata/monitoring", "metrics stay inside the cluster", func(o *objects) { o.monitors[0].Spec.Endpoints[0].Port = "web" }, `scrapes port "web"`},
+		{"testdata/monitoring", "metrics stay inside the cluster", func(o *objects) {
+			o.monitors[0].Spec.Selector.MatchLabels = map[string]string{"x": "y"}
+		}, "selects no Service"},
+		{prod, "rollouts keep every pod serving", func(o *objects) {
+			one := intstr.FromInt32(1)
+			o.workloads[0].strategy.RollingUpdate.MaxUnavailable = &one
+		}, "want RollingUpdate with maxUnavailable 0"},
+		{prod, "a drain can proceed", func(o *objects) {
+			zero := intstr.FromInt32(0)
+			o.pdbs[0].Spec.MaxUnavailable = &zero
+		}, "lets no pod of 3 go"},
+		{prod, "a drain can proceed", func(o *objects) {
+			one := int32(1)
+			o.hpas[0].Spec.MinReplicas = &one
+		}, "runs 1 pod"},
+		{prod, "a drain can proceed", func(o *objects) { o.pdbs = nil }, "no PodDisruptionBudget covers"},
+		{prod, "app pods spread over nodes and zones", func(o *objects) {
+			appSpec(o).TopologySpreadConstraints = appSpec(o).TopologySpreadConstraints[:1]
+		}, "do not spread over topology.kubernetes.io/zone"},
+		{prod, "app pods spread over nodes and zones", func(o *objects) {
+			appSpec(o).TopologySpreadConstraints[0].NodeTaintsPolicy = nil
+		}, "DoNotSchedule without nodeTaintsPolicy Honor"},
+		{prod, "a cache outage keeps pods in the Service", func(o *objects) { setEnv(o, "PROBE_OPTIONAL", "") }, `PROBE_OPTIONAL is ""`},
+		{prod, "network: default deny", func(o *objects) {
+			o.netpols = slices.DeleteFunc(o.netpols, func(n networkingv1.NetworkPolicy) bool { return n.Name == "default-deny" })
+		}, "no NetworkPolicy denies all ingress and egress"},
+		{prod, "network: default deny", func(o *objects) {
+			netpol(o, "default-deny").Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+		}, "no NetworkPolicy denies all ingress and egress"},
+		{kind, "network: every pod has its policy", func(o *objects) {
+			o.netpols = slices.DeleteFunc(o.netpols, func(n networkingv1.NetworkPolicy) bool { return n.Name == "memcached" })
+		}, "Deployment memcached: no NetworkPolicy selects its pods"},
+		{prod, "network: no rule allows all", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Ingress = append(np.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{})
+		}, "ingress rule 2 allows all ingress"},
+		{prod, "network: no rule allows all", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{To: everyNamespace})
+		}, "egress rule 2 allows all egress"},
+		{prod, "network: no rule allows all", func(o *objects) {
+			np := netpol(o, "default-deny")
+			np.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(intstr.FromInt32(443))}}}
+		}, "allows traffic for every pod of the namespace"},
+		{prod, "network: admitted ports are pods' ports", func(o *objects) {
+			netpol(o, appName).Spec.Ingress[0].Ports[0] = tcp(intstr.FromString("web"))
+		}, "admits web/TCP, which Deployment gok8s has no container port for"},
+		{prod, "network: admitted ports are pods' ports", func(o *objects) {
+			netpol(o, appName).Spec.Ingress = netpol(o, appName).Spec.Ingress[1:]
+		}, "Service gok8s port http: no NetworkPolicy admits traffic to Deployment gok8s port 8080"},
+		{kind, "network: admitted ports are pods' ports", func(o *objects) {
+			netpol(o, "postgres").Spec.Ingress[0].Ports[0] = tcp(intstr.FromInt32(5433))
+		}, "admits 5433/TCP, which StatefulSet postgres has no container port for"},
+		{prod, "network: the app reaches only its deps", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Egress[1].Ports = append(np.Spec.Egress[1].Ports, tcp(intstr.FromInt32(443)))
+		}, "reach 443/TCP, which is neither DNS nor a dependency"},
+		{prod, "network: the app reaches only its deps", func(o *objects) {
+			netpol(o, appName).Spec.Egress[0].To = everyNamespace
+		}, "port 53 of more than the cluster DNS"},
+		{prod, "network: the app reaches only its deps", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Egress[1].Ports = np.Spec.Egress[1].Ports[:1]
+		}, "no NetworkPolicy lets the app reach memcached memcached.cache.svc:11211 on 11211/TCP"},
+		{prod, "network: the app reaches only its deps", func(o *objects) {
+			netpol(o, appName).Spec.Egress[1].Ports = nil
+		}, "egress rule 1 lets the app reach every port"},
+		{kind, "network: the app reaches only its deps", func(o *objects) {
+			s := o.secrets[databaseSecret]
+			s.StringData = maps.Clone(s.StringData)
+			s.StringData[databaseKey] = "postgres://u:p@elsewhere:6432/db"
+			o.secrets[databaseSecret] = s
+		}, "no NetworkPolicy lets the app reach PostgreSQL on 6432/TCP"},
+		{kind, "network: backends admit only the app", func(o *objects) {
+			netpol(o, "postgres").Spec.Ingress[0].From = everyNamespace
+		}, "admits sources outside the app's pods to StatefulSet postgres"},
+		{kind, "network: backends admit only the app", func(o *objects) {
+			netpol(o, "postgres").Spec.Ingress[0].From[0].PodSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "memcached"}}
+		}, "which are not the app's"},
+		{kind, "network: backends admit only the app", func(o *objects) {
+			netpol(o, "memcached").Spec.Ingress[0].From[0].PodSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/part-of": "gok8s"}}
+		}, "admits pods besides the app's to Deployment memcached"},
+		{kind, "network: backends admit only the app", func(o *objects) {
+			netpol(o, "memcached").Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(intstr.FromInt32(53))}}}
+		}, "lets Deployment memcached open connections"},
+	}
+	for name := range policies {
+		if !slices.ContainsFunc(tests, func(tt breakage) bool { return tt.policy == name }) {
+			t.Errorf("policy %q has no case here: show that it can fail", name)
+		}
 	}
 	for _, tt := range tests {
-		t.Run(tt.policy+"/"+tt.want, func(t *testing.T) {
-			o := decode(t, render(t, "overlays/production"))
+		t.Run(tt.overlay+"/"+tt.policy+"/"+tt.want, func(t *testing.T) {
+			o := decode(t, render(t, tt.overlay))
 			if got := policies[tt.policy](o); len(got) != 0 {
 				t.Fatalf("unbroken manifests already fail: %v", got)
 			}
@@ -615,6 +1076,49 @@ func TestPoliciesCatch(t *testing.T) {
 			got := policies[tt.policy](o)
 			if !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, tt.want) }) {
 				t.Errorf("policy reported %q, want a line containing %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestOverlayContents: production renders the app alone, without a Secret (its
+// database URL comes from the team's Secret manager) and without a database or
+// a cache; kind adds the development backends and runs three app replicas over
+// its two workers.
+func TestOverlayContents(t *testing.T) {
+	tests := []struct {
+		dir       string
+		workloads []string
+		secrets   []string
+		replicas  int
+	}{
+		{"overlays/production", []string{"Deployment " + appName}, nil, 3},
+		{"testdata/monitoring", []string{"Deployment " + appName}, nil, 3},
+		{"overlays/kind", []string{"Deployment " + appName, "Deployment memcached", "StatefulSet postgres"}, []string{databaseSecret}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			objs := render(t, tt.dir)
+			o := decode(t, objs)
+			var workloads []string
+			for _, w := range o.workloads {
+				workloads = append(workloads, w.kind+" "+w.name)
+			}
+			slices.Sort(workloads)
+			if !slices.Equal(workloads, tt.workloads) {
+				t.Errorf("workloads %q, want %q", workloads, tt.workloads)
+			}
+			var secrets []string
+			for _, u := range objs {
+				if u.GetKind() == "Secret" || u.GetKind() == "PersistentVolumeClaim" {
+					secrets = append(secrets, u.GetName())
+				}
+			}
+			if !slices.Equal(secrets, tt.secrets) {
+				t.Errorf("Secrets and volume claims %q, want %q", secrets, tt.secrets)
+			}
+			if n := o.replicas(); n != tt.replicas {
+				t.Errorf("the app runs %d replicas, want %d", n, tt.replicas)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -48,38 +49,95 @@ func BenchmarkPassThrough(b *testing.B) {
 	b.Run("probes", func(b *testing.B) { serve(b, middleware.Probes(nil)(noop), "/api/notes/42", 200) })
 }
 
-func BenchmarkLivez(b *testing.B) {
-	serve(b, middleware.Probes(nil)(noop), "/livez", 200)
-}
-
-func BenchmarkReadyzCached(b *testing.B) {
+// cachedReadiness returns a started Readiness of the four checks of a typical
+// service (the two lifecycle checks, a pool and a memcached server) whose
+// results are cached for an hour, with opts.
+func cachedReadiness(b *testing.B, opts ...probes.Option) *probes.Readiness {
+	b.Helper()
 	ready, err := probes.NewReadiness([]probes.Checker{
 		probes.Func("postgres/default", func(context.Context) error { return nil }),
 		probes.Func("memcached/cache:11211", func(context.Context) error { return nil }),
-	}, probes.WithTTL(time.Hour))
+	}, append([]probes.Option{probes.WithTTL(time.Hour)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ready.MarkStarted()
-	serve(b, middleware.Probes(ready)(noop), "/readyz", 200)
+	return ready
 }
 
-// BenchmarkReadyzFlood sends 1,000 concurrent /readyz requests against one 20 ms
-// check with an empty cache; it reports the check's runs per flood.
+// observer is an Observer that counts its events, as a metrics exporter would.
+func observer() probes.Option {
+	var runs, transitions atomic.Int64
+	return probes.WithObserver(probes.Observer{
+		CheckDone:    func(probes.CheckRun) { runs.Add(1) },
+		StateChanged: func(probes.Transition) { transitions.Add(1) },
+	})
+}
+
+func BenchmarkLivez(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { serve(b, middleware.Probes(nil)(noop), "/livez", 200) })
+	b.Run("observer", func(b *testing.B) { serve(b, middleware.Probes(cachedReadiness(b, observer()))(noop), "/livez", 200) })
+}
+
+// BenchmarkReadyzCached is /readyz with four checks and a cached result, with
+// and without an observer.
+func BenchmarkReadyzCached(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { serve(b, middleware.Probes(cachedReadiness(b))(noop), "/readyz", 200) })
+	b.Run("observer", func(b *testing.B) { serve(b, middleware.Probes(cachedReadiness(b, observer()))(noop), "/readyz", 200) })
+}
+
+// BenchmarkReadyzChecks is cached /readyz with 1, 10 and 100 checks.
+func BenchmarkReadyzChecks(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("checks=%d", n), func(b *testing.B) {
+			checks := make([]probes.Checker, n)
+			for i := range checks {
+				checks[i] = probes.Func(fmt.Sprintf("check-%d", i), func(context.Context) error { return nil })
+			}
+			ready, err := probes.NewReadiness(checks, probes.WithTTL(time.Hour))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ready.MarkStarted()
+			serve(b, middleware.Probes(ready)(noop), "/readyz", 200)
+		})
+	}
+}
+
+// BenchmarkReadyzFlood sends 1,000 concurrent /readyz requests against 1 or 100
+// checks of 20 ms each with an empty cache; it reports the runs of each check
+// per flood, which must be 1.
 func BenchmarkReadyzFlood(b *testing.B) {
+	for _, checks := range []int{1, 100} {
+		b.Run(fmt.Sprintf("checks=%d", checks), func(b *testing.B) { flood(b, checks) })
+	}
+}
+
+func flood(b *testing.B, checks int) {
 	const n = 1000
 	var runs atomic.Int64
+	slow := func(ctx context.Context) error {
+		runs.Add(1)
+		t := time.NewTimer(20 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	list := make([]probes.Checker, checks)
+	for i := range list {
+		list[i] = probes.Func(fmt.Sprintf("slow-%d", i), slow)
+	}
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		ready, err := probes.NewReadiness([]probes.Checker{probes.Func("slow", func(ctx context.Context) error {
-			runs.Add(1)
-			select {
-			case <-time.After(20 * time.Millisecond):
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})})
+		ready, err := probes.NewReadiness(list, probes.WithTTL(time.Minute))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -87,11 +145,11 @@ func BenchmarkReadyzFlood(b *testing.B) {
 		h := middleware.Probes(ready)(noop)
 		var wg sync.WaitGroup
 		var failed atomic.Int64
-		for range n {
+		for i := range n {
 			wg.Go(func() {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-				if rec.Code != 200 {
+				w := &discard{h: http.Header{}}
+				h.ServeHTTP(w, reqs[i])
+				if w.code != 200 {
 					failed.Add(1)
 				}
 			})
@@ -101,5 +159,5 @@ func BenchmarkReadyzFlood(b *testing.B) {
 			b.Fatalf("%d of %d requests failed", failed.Load(), n)
 		}
 	}
-	b.ReportMetric(float64(runs.Load())/float64(b.N), "check-runs/op")
+	b.ReportMetric(float64(runs.Load())/float64(b.N)/float64(checks), "runs/check")
 }

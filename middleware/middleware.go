@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,7 +40,9 @@ func WithReadinessPaths(paths ...string) Option {
 // the handler it wraps, h, which gets every other request unchanged.
 //
 // A probe path p answers p itself and p/<check>, for one check or group of ready
-// (liveness has the one check "ping"); any other p/… is 404. GET and HEAD are
+// (liveness has the one check "ping"); any other p/…, p/ included, is 404. When
+// one probe path is inside another (/healthz and /healthz/ready), the longer one
+// answers for its subtree, in whatever order the options come. GET and HEAD are
 // answered; other methods get 405 with Allow: GET, HEAD. The query options are
 // verbose and exclude (repeatable). See [ReadinessHandler] for the responses.
 // A nil ready answers readiness like liveness.
@@ -51,18 +54,18 @@ func Probes(ready *probes.Readiness, opts ...Option) func(http.Handler) http.Han
 		opt(&o)
 	}
 	m := &mux{}
-	live := newProbeHandler("livez", nil)
-	readyz := newProbeHandler("readyz", ready)
 	for _, p := range o.livez {
-		m.add(p, live)
+		m.add(p, newProbeHandler(endpointName(p), nil))
 	}
 	for _, p := range o.readyz {
-		m.add(p, readyz)
+		m.add(p, newProbeHandler(endpointName(p), ready))
 	}
+	// The most specific path wins: /healthz/ready before /healthz.
+	slices.SortStableFunc(m.paths, func(a, b probePath) int { return len(b.path) - len(a.path) })
 	return func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if p, check, ok := m.match(r.URL.Path); ok {
-				p.serve(w, r, check)
+			if p, check, sub, ok := m.match(r.URL.Path); ok {
+				p.serve(w, r, check, sub)
 				return
 			}
 			h.ServeHTTP(w, r)
@@ -70,7 +73,7 @@ func Probes(ready *probes.Readiness, opts ...Option) func(http.Handler) http.Han
 	}
 }
 
-// LivenessHandler returns a [Handler] that answers liveness probes: 200 and the
+// LivenessHandler returns an [http.Handler] that answers liveness probes: 200 and the
 // body "ok" while the process can serve HTTP at all. It checks no dependency, so
 // that an outage of one does not make Kubernetes restart the pod. Responses are
 // as for [ReadinessHandler], with the single check "ping".
@@ -78,15 +81,17 @@ func LivenessHandler() http.Handler {
 	return newProbeHandler("livez", nil)
 }
 
-// ReadinessHandler returns a [Handler] that answers readiness probes with the
+// ReadinessHandler returns an [http.Handler] that answers readiness probes with the
 // results of ready.
 //
 // When ready, the status is 200 and the body "ok". Otherwise the status and body
 // come from the report's [probes.NotReady] (503 and "Not ready" by default,
 // "Shutting down" while draining). With the query parameter verbose, the body
 // lists each check as "[+]name ok", "[+]name excluded: ok" or
-// "[-]name failed: reason withheld", then "readyz check passed" or
-// "readyz check failed". Error text never reaches a body. Each exclude=name
+// "[-]name failed: reason withheld" (with " (optional)" after an optional
+// check), then "<endpoint> check passed" or "<endpoint> check failed", the
+// endpoint being the last element of the probe path ("readyz" for a handler
+// mounted on its own). Error text never reaches a body. Each exclude=name
 // query parameter skips a check or a group; one that matches nothing adds a
 // "warn:" line and does not fail. A request with Accept: application/json gets
 // the same information as a JSON object.
@@ -127,21 +132,29 @@ func (m *mux) add(path string, h *probeHandler) {
 	m.second[path[1]] = true
 }
 
-// match returns the handler for path and the check named after its probe path.
-func (m *mux) match(path string) (*probeHandler, string, bool) {
+// match returns the handler for path, the check named after its probe path,
+// and whether path is below the probe path (p/…) rather than p itself. Paths
+// are tried longest first.
+func (m *mux) match(path string) (h *probeHandler, check string, sub, ok bool) {
 	if len(path) < 2 || !m.second[path[1]] {
-		return nil, "", false
+		return nil, "", false, false
 	}
 	for i := range m.paths {
 		p := &m.paths[i]
 		if path == p.path {
-			return p.handler, "", true
+			return p.handler, "", false, true
 		}
 		if strings.HasPrefix(path, p.sub) {
-			return p.handler, path[len(p.sub):], true
+			return p.handler, path[len(p.sub):], true, true
 		}
 	}
-	return nil, "", false
+	return nil, "", false, false
+}
+
+// endpointName returns the name a verbose body gives path: its last element
+// ("/healthz/ready" is "ready").
+func endpointName(path string) string {
+	return path[strings.LastIndexByte(path, '/')+1:]
 }
 
 // probeHandler answers one endpoint: livez (ready == nil) or readyz.
@@ -172,12 +185,14 @@ func newProbeHandler(endpoint string, ready *probes.Readiness) *probeHandler {
 }
 
 // ServeHTTP serves a probe mounted on its own. A check named by the mux pattern
-// wildcard "check" selects one check.
+// wildcard "check" selects one check; the pattern's p/ itself is 404.
 func (p *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.serve(w, r, r.PathValue("check"))
+	p.serve(w, r, r.PathValue("check"), strings.HasSuffix(r.Pattern, "{check...}"))
 }
 
-func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check string) {
+// serve answers r for check, "" for the whole endpoint; sub reports that the
+// request names a check (p/check), so that an empty check there is 404.
+func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check string, sub bool) {
 	h := w.Header()
 	h["Cache-Control"] = p.noStore
 	h["X-Content-Type-Options"] = p.nosniff
@@ -188,7 +203,7 @@ func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check strin
 		return
 	}
 	asJSON := wantsJSON(r)
-	if p.ready == nil && check == "" && r.URL.RawQuery == "" && !asJSON {
+	if p.ready == nil && !sub && r.URL.RawQuery == "" && !asJSON {
 		p.writeOK(w, r) // the liveness fast path: no report to build
 		return
 	}
@@ -197,7 +212,7 @@ func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check strin
 	if r.URL.RawQuery != "" {
 		q, _ = url.ParseQuery(r.URL.RawQuery) // keep what parses; probes have no required parameters
 	}
-	if check != "" && !p.has(check) {
+	if sub && !p.has(check) {
 		p.write(w, r, http.StatusNotFound, "no check named "+strconv.Quote(check)+"\n")
 		return
 	}
@@ -244,10 +259,12 @@ func (p *probeHandler) report(r *http.Request, f probes.Filter) probes.Report {
 	for _, x := range f.Exclude {
 		if x == "ping" {
 			rep.Results[0].Excluded = true
-		} else if x != "" {
+		} else {
 			rep.Unknown = append(rep.Unknown, x)
 		}
 	}
+	slices.Sort(rep.Unknown)
+	rep.Unknown = slices.Compact(rep.Unknown)
 	return rep
 }
 
@@ -266,6 +283,8 @@ func (p *probeHandler) verboseBody(rep probes.Report) string {
 		switch {
 		case res.Excluded:
 			fmt.Fprintf(&b, "[+]%s excluded: ok\n", res.Name)
+		case res.Err == nil && res.Optional:
+			fmt.Fprintf(&b, "[+]%s ok (optional)\n", res.Name)
 		case res.Err == nil:
 			fmt.Fprintf(&b, "[+]%s ok\n", res.Name)
 		case res.Optional:
@@ -275,11 +294,7 @@ func (p *probeHandler) verboseBody(rep probes.Report) string {
 		}
 	}
 	if len(rep.Unknown) > 0 {
-		quoted := make([]string, len(rep.Unknown))
-		for i, u := range rep.Unknown {
-			quoted[i] = strconv.Quote(u)
-		}
-		fmt.Fprintf(&b, "warn: some health checks cannot be excluded: no matches for %s\n", strings.Join(quoted, ","))
+		fmt.Fprintf(&b, "warn: %s\n", unknownWarning(rep.Unknown))
 	}
 	if rep.NotReady != nil {
 		fmt.Fprintf(&b, "%s check failed\n", p.endpoint)
@@ -287,6 +302,16 @@ func (p *probeHandler) verboseBody(rep probes.Report) string {
 		fmt.Fprintf(&b, "%s check passed\n", p.endpoint)
 	}
 	return b.String()
+}
+
+// unknownWarning is the warning about exclude names that match no check, in
+// Kubernetes' words; the text body prefixes it with "warn: ".
+func unknownWarning(unknown []string) string {
+	quoted := make([]string, len(unknown))
+	for i, u := range unknown {
+		quoted[i] = strconv.Quote(u)
+	}
+	return "some health checks cannot be excluded: no matches for " + strings.Join(quoted, ",")
 }
 
 // jsonReport is the JSON form of a report.
@@ -318,8 +343,8 @@ func (p *probeHandler) jsonBody(rep probes.Report) string {
 		}
 		doc.Checks = append(doc.Checks, c)
 	}
-	for _, u := range rep.Unknown {
-		doc.Warnings = append(doc.Warnings, "no check to exclude matches "+strconv.Quote(u))
+	if len(rep.Unknown) > 0 {
+		doc.Warnings = []string{unknownWarning(rep.Unknown)}
 	}
 	b, err := json.Marshal(doc)
 	if err != nil { // cannot happen: the document holds only strings and bools
@@ -328,13 +353,81 @@ func (p *probeHandler) jsonBody(rep probes.Report) string {
 	return string(b) + "\n"
 }
 
-// wantsJSON reports whether r's Accept header names application/json.
+// wantsJSON reports whether r's Accept header asks for JSON: application/json
+// (or application/*) is named with a q above 0, at least as high as text/plain
+// gets. text/plain gets the q of its most specific range (text/plain, text/*,
+// */*), or, when none covers it, the highest q of the other ranges; so */*
+// alone, a browser's header and "text/html, application/json;q=0.1" get text.
+// A range with a q that does not parse is ignored. It does not allocate.
 func wantsJSON(r *http.Request) bool {
 	accept := r.Header["Accept"]
-	for _, a := range accept {
-		if strings.Contains(a, "application/json") {
-			return true
+	if len(accept) == 0 {
+		return false
+	}
+	jsonQ, jsonRank := 0.0, 0 // rank: 0 none, 1 application/*, 2 application/json
+	textQ, textRank := 0.0, 0 // rank: 0 none, 1 */*, 2 text/*, 3 text/plain
+	otherQ := 0.0
+	for _, line := range accept {
+		for rest := line; rest != ""; {
+			var mr string
+			mr, rest, _ = strings.Cut(rest, ",")
+			typ, q, ok := mediaRange(mr)
+			if !ok {
+				continue
+			}
+			switch {
+			case strings.EqualFold(typ, "application/json"):
+				if jsonRank < 2 {
+					jsonQ, jsonRank = q, 2
+				}
+			case strings.EqualFold(typ, "application/*"):
+				if jsonRank < 1 {
+					jsonQ, jsonRank = q, 1
+				}
+			case strings.EqualFold(typ, "text/plain"):
+				if textRank < 3 {
+					textQ, textRank = q, 3
+				}
+			case strings.EqualFold(typ, "text/*"):
+				if textRank < 2 {
+					textQ, textRank = q, 2
+				}
+			case typ == "*/*":
+				if textRank < 1 {
+					textQ, textRank = q, 1
+				}
+			default:
+				otherQ = max(otherQ, q)
+			}
 		}
 	}
-	return false
+	if textRank == 0 {
+		textQ = otherQ
+	}
+	return jsonRank > 0 && jsonQ > 0 && jsonQ >= textQ
+}
+
+// mediaRange returns the type/subtype of one Accept element and its q (1 when
+// absent); ok is false for an empty element or a q that does not parse.
+func mediaRange(s string) (typ string, q float64, ok bool) {
+	typ, params, _ := strings.Cut(s, ";")
+	typ = strings.TrimSpace(typ)
+	if typ == "" {
+		return "", 0, false
+	}
+	q = 1
+	for params != "" {
+		var param string
+		param, params, _ = strings.Cut(params, ";")
+		k, v, _ := strings.Cut(param, "=")
+		if !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f < 0 || f > 1 {
+			return "", 0, false
+		}
+		q = f
+	}
+	return typ, q, true
 }

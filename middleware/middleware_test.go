@@ -100,7 +100,7 @@ func TestProbesReady(t *testing.T) {
 		{name: "livez", target: "/livez", status: 200, body: "ok"},
 		{name: "healthz", target: "/healthz", status: 200, body: "ok"},
 		{name: "livez verbose", target: "/livez?verbose", status: 200, body: "[+]ping ok\nlivez check passed\n"},
-		{name: "livez trailing slash", target: "/livez/", status: 200, body: "ok"},
+		{name: "livez trailing slash", target: "/livez/", status: 404, body: "no check named \"\"\n"},
 		{name: "livez ping", target: "/livez/ping", status: 200, body: "ok"},
 		{name: "livez unknown check", target: "/livez/postgres", status: 404, body: "no check named \"postgres\"\n"},
 		{name: "livez exclude ping", target: "/livez?verbose&exclude=ping", status: 200, body: "[+]ping excluded: ok\nlivez check passed\n"},
@@ -126,7 +126,7 @@ func TestProbesReady(t *testing.T) {
 		{name: "readyz one group verbose", target: "/readyz/postgres?verbose", status: 200, body: "[+]postgres/default ok\nreadyz check passed\n"},
 		{name: "readyz one optional failing", target: "/readyz/disk?verbose", status: 200, body: "[-]disk failed: reason withheld (optional)\nreadyz check passed\n"},
 		{name: "readyz unknown check", target: "/readyz/redis", status: 404, body: "no check named \"redis\"\n"},
-		{name: "readyz json", target: "/readyz", accept: "text/html, application/json;q=0.9", status: 200, body: `{"status":"ok","checks":[` +
+		{name: "readyz json", target: "/readyz", accept: "text/plain;q=0.5, application/json;q=0.9", status: 200, body: `{"status":"ok","checks":[` +
 			`{"name":"startup","status":"ok"},{"name":"shutdown","status":"ok"},{"name":"postgres/default","status":"ok"},` +
 			`{"name":"memcached/a:1","status":"ok"},{"name":"disk","status":"failed","optional":true}]}` + "\n"},
 		{name: "post livez", method: http.MethodPost, target: "/livez", status: 405, body: "method not allowed\n"},
@@ -161,7 +161,7 @@ func TestProbesNotReady(t *testing.T) {
 		{name: "readyz json warning", target: "/readyz?exclude=x", accept: "application/json", status: 503, body: `{"status":"failed","message":"Not ready","checks":[` +
 			`{"name":"startup","status":"ok"},{"name":"shutdown","status":"ok"},{"name":"postgres/default","status":"ok"},` +
 			`{"name":"memcached/a:1","status":"failed"},{"name":"disk","status":"failed","optional":true}],` +
-			`"warnings":["no check to exclude matches \"x\""]}` + "\n"},
+			`"warnings":["some health checks cannot be excluded: no matches for \"x\""]}` + "\n"},
 	})
 }
 
@@ -191,7 +191,7 @@ func TestProbesPaths(t *testing.T) {
 	h := Probes(nil, WithLivenessPaths("/-/alive"), WithReadinessPaths("/-/ready", "/ready"))(app)
 	runCases(t, h, []probeCase{
 		{name: "custom live", target: "/-/alive", status: 200, body: "ok"},
-		{name: "custom ready", target: "/-/ready?verbose", status: 200, body: "[+]ping ok\nreadyz check passed\n"},
+		{name: "custom ready", target: "/-/ready?verbose", status: 200, body: "[+]ping ok\nready check passed\n"},
 		{name: "second ready", target: "/ready", status: 200, body: "ok"},
 		{name: "default livez passes", target: "/livez", status: 418, body: "app"},
 		{name: "default readyz passes", target: "/readyz", status: 418, body: "app"},

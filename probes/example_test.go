@@ -72,3 +72,29 @@ func ExampleNotReady() {
 	}
 	// Output: 503 Migrating
 }
+
+func ExampleWithObserver() {
+	transitions := make(chan probes.Transition, 10)
+	ready, err := probes.NewReadiness([]probes.Checker{
+		probes.Func("postgres/default", func(context.Context) error { return nil }),
+	}, probes.WithObserver(probes.Observer{
+		// Called off the probe's path, one event at a time: a metrics exporter
+		// would set its gauges here.
+		StateChanged: func(tr probes.Transition) { transitions <- tr },
+	}))
+	if err != nil {
+		panic(err)
+	}
+	_ = ready.Check(context.Background()) // the check runs while starting
+	ready.MarkStarted()
+	ready.MarkDraining()
+	for range 2 {
+		tr := <-transitions
+		fmt.Println(tr.From, "->", tr.To, tr.Failing)
+	}
+	fmt.Println("now:", ready.State())
+	// Output:
+	// starting -> ready []
+	// ready -> draining [shutdown]
+	// now: draining
+}

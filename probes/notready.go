@@ -2,7 +2,6 @@ package probes
 
 import (
 	"net/http"
-	"regexp"
 	"strconv"
 )
 
@@ -59,16 +58,4 @@ func (e *NotReady) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write([]byte(body))
 	}
-}
-
-var (
-	passwordParam = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
-	urlPassword   = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
-)
-
-// Redact returns s with the passwords of connection strings (password=…) and of
-// URLs (scheme://user:…@host) replaced by "xxxxx", for logging driver errors.
-func Redact(s string) string {
-	s = passwordParam.ReplaceAllString(s, "${1}xxxxx")
-	return urlPassword.ReplaceAllString(s, "${1}xxxxx@")
 }

@@ -1,34 +1,107 @@
 package links
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
-// Cache is a read-through [Repository] that keeps links read from next in
-// memcached for a TTL and drops them on every write through it. On a memcached
-// error the request goes on to next: the cache can make requests faster, never
-// make them fail. The first error after a success is logged at WARN, the others
-// at DEBUG, and the first success after an error at INFO, so that an outage
-// does not log a line per request.
+// ErrCacheUnavailable is returned by a [Cache] write that did not reach the
+// database because memcached did not take its tombstone: applying it could
+// leave an older copy in memcached. The handler answers 503.
+var ErrCacheUnavailable = errors.New("links: cache unavailable; the write was not applied")
+
+// Lifetimes of the cache's markers. memcached counts whole seconds and may
+// expire an entry up to a second early, so each lives 2 to 3 seconds.
+const (
+	leaseTTL     = 3 // seconds a reader's placeholder holds the key for its fill
+	tombstoneTTL = 3 // seconds a write's tombstone keeps fills out
+)
+
+// retryEvery is how often a write retries a tombstone memcached did not take
+// after the commit.
+const retryEvery = 250 * time.Millisecond
+
+// Kinds of cache entry: the first byte of the value.
+const (
+	kindLink      = 'v' // a link as JSON
+	kindAbsent    = 'n' // no such link
+	kindLease     = 'l' // a reader is filling the key; the rest is its token
+	kindTombstone = 't' // a write just happened; nobody fills
+)
+
+// client is the part of gomemcache's client a Cache uses.
+type client interface {
+	Get(key string) (*memcache.Item, error)
+	Add(item *memcache.Item) error
+	Set(item *memcache.Item) error
+	CompareAndSwap(item *memcache.Item) error
+}
+
+var _ client = (*memcache.Client)(nil)
+
+// Cache is a read-through [Repository] that keeps links (and their absence)
+// from next in memcached for a TTL, shared by every replica that uses the same
+// memcached servers.
 //
-// Another replica's write leaves this one's cached copy until the TTL ends, and
-// so does a read that races a write: the TTL bounds how stale a read can be.
+// It follows the lease scheme of "Scaling Memcache at Facebook" (NSDI 2013)
+// with memcached's own add and cas:
+//
+//   - A read that misses adds a placeholder (a lease, 2 to 3 s) before it reads
+//     the database, and fills the key with cas only if its own lease is still
+//     there. A read that finds another's lease or a tombstone reads the
+//     database and does not fill.
+//   - A write sets a tombstone (2 to 3 s) before it writes the database, and
+//     again after the commit. Either one replaces a lease, so a fill that read
+//     the database before the commit finds its lease gone and cannot store the
+//     older value.
+//
+// Guarantee: a read that starts after a write returned sees that write or a
+// newer one, on any replica sharing memcached, as long as memcached keeps the
+// tombstone (it evicts only under memory pressure). When memcached does not
+// take the first tombstone within the timeout (paused, hung, partitioned), the
+// write fails with [ErrCacheUnavailable] and the database is not changed; when
+// it refuses connections (not running: it restarts empty) the write goes on.
+// When memcached stops answering between the two tombstones, the first keeps
+// fills out for 2 s, and the writer retries the second every 250 ms until
+// memcached takes it (for at most the TTL): an older value can come back only
+// if the commit took longer than 2 s, and then for at most 250 ms after
+// memcached answers again, or the TTL if the writing process ends first.
+//
+// Cost: a hit is one memcached get. A miss is get, add, then the database,
+// then get and cas: four memcached round trips. A write is two sets. With
+// memcached unavailable, one request spends at most one timeout in memcached
+// in total, then uses the database: the cache can make reads slower by the
+// timeout, never make them fail. After a write, the slug is read from the
+// database for 2 to 3 s.
+//
+// The first memcached error after a success is logged at WARN, the others at
+// DEBUG, and the first success after an error at INFO, so that an outage does
+// not log a line per request.
 type Cache struct {
 	next    Repository
-	client  *memcache.Client
-	expires int32 // memcached expiration, in seconds
+	client  client
+	expires int32 // memcached expiration of links, in seconds
+	ttl     time.Duration
+	timeout time.Duration // one request's time in memcached, in total
 	log     *slog.Logger
 	down    atomic.Bool // the last memcached call failed
+	stats   CacheStats  // nil: none
+	retries sync.Map    // key → struct{}: tombstones being retried
 }
 
 var _ Repository = (*Cache)(nil)
@@ -36,12 +109,18 @@ var _ Repository = (*Cache)(nil)
 // NewCache returns a Cache in front of next. Keys are spread over servers
 // (host:port) as gomemcache does, and host names are resolved at each dial, so
 // the cache starts even while memcached's DNS name does not resolve yet.
-// timeout bounds each memcached call; ttl is rounded down to whole seconds and
-// capped at 30 days, beyond which memcached reads it as a Unix time.
-func NewCache(next Repository, servers []string, ttl, timeout time.Duration, log *slog.Logger) *Cache {
+// timeout bounds the time one request spends in memcached; ttl is rounded
+// down to whole seconds and capped at 30 days, beyond which memcached reads it
+// as a Unix time. Each server must be one memcached process (not a load
+// balancer over several).
+func NewCache(next Repository, servers []string, ttl, timeout time.Duration, log *slog.Logger, opts ...CacheOption) *Cache {
 	c := memcache.NewFromSelector(serverList(servers))
 	c.Timeout = timeout
-	return &Cache{next: next, client: c, expires: expiration(ttl), log: log}
+	return withOptions(newCache(next, c, ttl, timeout, log), opts)
+}
+
+func newCache(next Repository, cl client, ttl, timeout time.Duration, log *slog.Logger) *Cache {
+	return &Cache{next: next, client: cl, expires: expiration(ttl), ttl: ttl, timeout: timeout, log: log}
 }
 
 // expiration returns ttl in whole seconds, at least 1 and at most 30 days' worth.
@@ -52,38 +131,84 @@ func expiration(ttl time.Duration) int32 {
 
 func key(slug string) string { return "link:" + slug }
 
-// Create creates the link in next and drops any cached copy of slug.
-func (c *Cache) Create(ctx context.Context, slug, url string) (Link, error) {
-	l, err := c.next.Create(ctx, slug, url)
-	if err == nil {
-		c.drop(ctx, slug) // a miss may have been cached before the create
+// cacheable reports whether slug makes a key memcached takes: at most 250
+// bytes, no spaces or control characters. The handler lets only valid slugs
+// through; this guard keeps any other caller's from reaching memcached.
+func cacheable(slug string) bool {
+	if slug == "" || len(key(slug)) > 250 {
+		return false
 	}
+	for i := range len(slug) {
+		if slug[i] <= ' ' || slug[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the cached link, or reads it from next and fills the cache if
+// this read holds the key's lease.
+func (c *Cache) Get(ctx context.Context, slug string) (Link, error) {
+	if !cacheable(slug) {
+		return c.next.Get(ctx, slug)
+	}
+	b := c.budget(ctx)
+	k := key(slug)
+	item, err := call(b, "get", func() (*memcache.Item, error) { return c.client.Get(k) })
+	switch {
+	case err == nil:
+		switch kindOf(item.Value) {
+		case kindLink:
+			var l Link
+			if err := json.Unmarshal(item.Value[1:], &l); err == nil {
+				c.lookedUp(true)
+				return l, nil
+			}
+			c.log.WarnContext(ctx, "links: cached link does not decode; using the database", "slug", slug)
+		case kindAbsent:
+			c.lookedUp(true)
+			return Link{}, ErrNotFound
+		}
+		c.lookedUp(false)
+		return c.next.Get(ctx, slug) // a lease, a tombstone, or not ours to read
+	case !errors.Is(err, memcache.ErrCacheMiss):
+		return c.next.Get(ctx, slug) // memcached unavailable: counted as an error
+	}
+	c.lookedUp(false)
+
+	lease := append([]byte{kindLease}, rand.Text()...)
+	_, err = call(b, "add", func() (struct{}, error) {
+		return struct{}{}, c.client.Add(&memcache.Item{Key: k, Value: lease, Expiration: leaseTTL})
+	})
+	if err != nil { // another reader's lease, a write's tombstone, or an outage
+		return c.next.Get(ctx, slug)
+	}
+	l, err := c.next.Get(ctx, slug)
+	var value []byte
+	switch {
+	case err == nil:
+		j, jerr := json.Marshal(l)
+		if jerr != nil {
+			return l, nil
+		}
+		value = append([]byte{kindLink}, j...)
+	case errors.Is(err, ErrNotFound):
+		value = []byte{kindAbsent}
+	default:
+		return l, err // the lease expires by itself
+	}
+	c.fill(b, k, lease, value)
 	return l, err
 }
 
-// Get returns the cached link, or reads it from next and caches it.
-func (c *Cache) Get(ctx context.Context, slug string) (Link, error) {
-	item, err := c.client.Get(key(slug))
-	c.note(ctx, "get", err)
-	if err == nil {
-		var l Link
-		if err := json.Unmarshal(item.Value, &l); err == nil {
-			return l, nil
-		}
-		c.log.WarnContext(ctx, "links: cached link does not decode; using the database", "slug", slug)
+// fill replaces the lease on k with value, unless a write replaced it first.
+func (c *Cache) fill(b *budget, k string, lease, value []byte) {
+	item, err := call(b, "get", func() (*memcache.Item, error) { return c.client.Get(k) })
+	if err != nil || !bytes.Equal(item.Value, lease) {
+		return
 	}
-
-	l, err := c.next.Get(ctx, slug)
-	if err != nil {
-		return l, err
-	}
-	value, err := json.Marshal(l)
-	if err != nil {
-		return l, nil
-	}
-	err = c.client.Set(&memcache.Item{Key: key(slug), Value: value, Expiration: c.expires})
-	c.note(ctx, "set", err)
-	return l, nil
+	item.Value, item.Expiration = value, c.expires
+	_, _ = call(b, "cas", func() (struct{}, error) { return struct{}{}, c.client.CompareAndSwap(item) })
 }
 
 // List reads through to next: pages change with every write, so they are not cached.
@@ -91,40 +216,177 @@ func (c *Cache) List(ctx context.Context, after string, limit int) ([]Link, erro
 	return c.next.List(ctx, after, limit)
 }
 
-// Update changes the link in next and drops its cached copy.
-func (c *Cache) Update(ctx context.Context, slug, url string) (Link, error) {
-	l, err := c.next.Update(ctx, slug, url)
-	if err == nil {
-		c.drop(ctx, slug)
-	}
+// Create creates the link in next between two tombstones on slug.
+func (c *Cache) Create(ctx context.Context, slug, url string) (Link, error) {
+	var l Link
+	err := c.write(ctx, slug, func() (err error) {
+		l, err = c.next.Create(ctx, slug, url)
+		return err
+	})
 	return l, err
 }
 
-// Delete deletes the link in next and drops its cached copy.
+// Update changes the link in next between two tombstones on slug.
+func (c *Cache) Update(ctx context.Context, slug, url string) (Link, error) {
+	var l Link
+	err := c.write(ctx, slug, func() (err error) {
+		l, err = c.next.Update(ctx, slug, url)
+		return err
+	})
+	return l, err
+}
+
+// Delete deletes the link in next between two tombstones on slug.
 func (c *Cache) Delete(ctx context.Context, slug string) error {
-	err := c.next.Delete(ctx, slug)
-	if err == nil {
-		c.drop(ctx, slug)
+	return c.write(ctx, slug, func() error { return c.next.Delete(ctx, slug) })
+}
+
+// write runs do, which writes slug's link to next, between two tombstones.
+func (c *Cache) write(ctx context.Context, slug string, do func() error) error {
+	if !cacheable(slug) {
+		return do() // never cached
+	}
+	k := key(slug)
+	if err := c.tombstone(c.budget(ctx), k); err != nil && !refused(err) {
+		return fmt.Errorf("%w: %w", ErrCacheUnavailable, err)
+	}
+	err := do()
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		return err // nothing changed
+	}
+	// After the commit, or after a failure that may have committed, even if
+	// the client has gone.
+	if terr := c.tombstone(c.budget(context.WithoutCancel(ctx)), k); terr != nil && !refused(terr) {
+		c.retry(k)
 	}
 	return err
 }
 
-func (c *Cache) drop(ctx context.Context, slug string) {
-	c.note(ctx, "delete", c.client.Delete(key(slug)))
+// tombstone sets a tombstone on k. A connection memcached closed (an idle
+// connection to a server that has since stopped) is tried once more on a new
+// one, which tells a stopped server (refused) from a running one.
+func (c *Cache) tombstone(b *budget, k string) error {
+	set := func() (struct{}, error) {
+		return struct{}{}, c.client.Set(&memcache.Item{Key: k, Value: []byte{kindTombstone}, Expiration: tombstoneTTL})
+	}
+	_, err := call(b, "set", set)
+	if err != nil && !refused(err) && !b.spent {
+		_, err = call(b, "set", set)
+	}
+	return err
 }
 
-// note logs the outcome of a memcached call op when it changes the cache's state.
+// retry sets a tombstone on k every retryEvery until memcached takes it or the
+// TTL has passed (any value older than the write has expired by then).
+func (c *Cache) retry(k string) {
+	if _, busy := c.retries.LoadOrStore(k, struct{}{}); busy {
+		return
+	}
+	go func() {
+		defer c.retries.Delete(k)
+		tick := time.NewTicker(retryEvery)
+		defer tick.Stop()
+		for end := time.Now().Add(c.ttl); time.Now().Before(end); {
+			<-tick.C
+			if err := c.tombstone(c.budget(context.Background()), k); err == nil || refused(err) {
+				return
+			}
+		}
+	}()
+}
+
+func kindOf(v []byte) byte {
+	if len(v) == 0 {
+		return 0
+	}
+	return v[0]
+}
+
+// refused reports whether err says memcached is not running: it then holds
+// nothing, and starts empty.
+func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+// A budget is one request's time in memcached: one timeout in all. Once a
+// call has used it up, the request makes no more calls.
+type budget struct {
+	c        *Cache
+	ctx      context.Context
+	deadline time.Time
+	spent    bool
+}
+
+func (c *Cache) budget(ctx context.Context) *budget {
+	return &budget{c: c, ctx: ctx, deadline: time.Now().Add(c.timeout)}
+}
+
+// errSpent is the error of a call made after the budget ran out.
+var errSpent = errors.New("links: memcached: the request's cache time is spent")
+
+// call runs f, memcached operation op, within b, and notes its outcome. The
+// call is left to finish by itself (within the client's timeout) if the budget
+// runs out or the request ends first.
+func call[T any](b *budget, op string, f func() (T, error)) (T, error) {
+	var zero T
+	if b.spent || !time.Now().Before(b.deadline) {
+		b.spent = true
+		return zero, errSpent
+	}
+	ctx, cancel := context.WithDeadline(b.ctx, b.deadline)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		r.err = fmt.Errorf("links: memcached %s: %w", op, ctx.Err())
+	}
+	if r.err != nil && (errors.Is(r.err, context.DeadlineExceeded) || errors.Is(r.err, os.ErrDeadlineExceeded) || isTimeout(r.err)) {
+		b.spent = true
+	}
+	if b.ctx.Err() == nil { // a request that ended is no news about memcached
+		b.c.note(b.ctx, op, r.err)
+	} else {
+		b.spent = true
+	}
+	return r.v, r.err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	_, ok := errors.AsType[*memcache.ConnectTimeoutError](err)
+	return ok
+}
+
+// note logs the outcome of a memcached call op when it changes the cache's
+// state. A miss, a lost add or cas, and a key memcached cannot take are not
+// outages.
 func (c *Cache) note(ctx context.Context, op string, err error) {
-	if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+	c.count(op, err)
+	switch {
+	case err == nil, errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored),
+		errors.Is(err, memcache.ErrCASConflict):
+		if c.down.Swap(false) {
+			c.log.InfoContext(ctx, "links: cache available again")
+		}
+	case errors.Is(err, memcache.ErrMalformedKey):
+		c.log.DebugContext(ctx, "links: key memcached cannot take", "op", op)
+	default:
 		level := slog.LevelDebug
 		if !c.down.Swap(true) {
 			level = slog.LevelWarn
 		}
 		c.log.Log(ctx, level, "links: cache unavailable, using the database", "op", op, "error", err.Error())
-		return
-	}
-	if c.down.Swap(false) {
-		c.log.InfoContext(ctx, "links: cache available again")
 	}
 }
 

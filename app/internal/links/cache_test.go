@@ -2,12 +2,18 @@ package links
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
 )
 
 // lockedBuffer is a bytes.Buffer a logger may write to while the test reads it.
@@ -69,5 +75,286 @@ func TestExpiration(t *testing.T) {
 		if got := expiration(ttl); got != want {
 			t.Errorf("expiration(%s) = %d, want %d", ttl, got, want)
 		}
+	}
+}
+
+// newFakeCache returns a Cache on a fake memcached with a 1-minute TTL.
+func newFakeCache(t *testing.T, timeout time.Duration) (*Cache, *memRepo, *fakeMemcache, *lockedBuffer) {
+	t.Helper()
+	var logs lockedBuffer
+	repo, mc := newMemRepo(), newFakeMemcache()
+	c := newCache(repo, mc, time.Minute, timeout, slog.New(slog.NewTextHandler(&logs, nil)))
+	return c, repo, mc, &logs
+}
+
+// afterTombstone moves the fake's clock past a write's tombstone.
+const afterTombstone = (tombstoneTTL + 1) * time.Second
+
+func TestCacheReadThrough(t *testing.T) {
+	c, repo, mc, _ := newFakeCache(t, time.Second)
+	ctx := t.Context()
+	steps := []struct {
+		name     string
+		do       func() error
+		wantURL  string // "" for ErrNotFound
+		wantGets int    // reads that reached the repository so far
+	}{
+		{"miss reads through", nil, "", 1},
+		{"absence is cached", nil, "", 1},
+		{"create leaves a tombstone", func() error { _, err := c.Create(ctx, "go", "https://go.dev"); return err }, "https://go.dev", 2},
+		{"no fill under the tombstone", nil, "https://go.dev", 3},
+		{"fill after the tombstone", func() error { mc.advance(afterTombstone); return nil }, "https://go.dev", 4},
+		{"hit", nil, "https://go.dev", 4},
+		{"hit again", nil, "https://go.dev", 4},
+		{"update invalidates", func() error { _, err := c.Update(ctx, "go", "https://go.dev/doc"); return err }, "https://go.dev/doc", 5},
+		{"refill", func() error { mc.advance(afterTombstone); return nil }, "https://go.dev/doc", 6},
+		{"hit after update", nil, "https://go.dev/doc", 6},
+		{"delete invalidates", func() error { return c.Delete(ctx, "go") }, "", 7},
+		{"expires after the TTL", func() error { mc.advance(2 * time.Minute); return nil }, "", 8},
+		{"absence cached again", nil, "", 8},
+	}
+	for _, s := range steps {
+		if s.do != nil {
+			if err := s.do(); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+		}
+		l, err := c.Get(ctx, "go")
+		if s.wantURL == "" && !errors.Is(err, ErrNotFound) || s.wantURL != "" && (err != nil || l.URL != s.wantURL) {
+			t.Fatalf("%s: Get = %+v, %v; want URL %q", s.name, l, err, s.wantURL)
+		}
+		if n := repo.getCount(); n != s.wantGets {
+			t.Fatalf("%s: %d reads reached the repository, want %d", s.name, n, s.wantGets)
+		}
+	}
+}
+
+// TestCacheFillLosesToWrite: a write that lands anywhere in a read's fill
+// (before its lease, during its database read, between its get and its cas)
+// leaves no older value behind, under the tombstone or after it.
+func TestCacheFillLosesToWrite(t *testing.T) {
+	tests := []struct {
+		name string
+		op   string // the fill's call the write lands before
+		nth  int    // the how-manieth such call
+	}{
+		{"before the lease", "add", 1},
+		{"during the database read", "get", 2},
+		{"between get and cas", "cas", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, repo, mc, _ := newFakeCache(t, time.Second)
+			ctx := t.Context()
+			if _, err := repo.Create(ctx, "go", "https://old.example"); err != nil {
+				t.Fatal(err)
+			}
+			seen := 0
+			mc.before = func(op, _ string) {
+				if op != tt.op {
+					return
+				}
+				if seen++; seen == tt.nth {
+					if _, err := c.Update(ctx, "go", "https://new.example"); err != nil {
+						t.Errorf("Update: %v", err)
+					}
+				}
+			}
+			if _, err := c.Get(ctx, "go"); err != nil { // races the write: either answer will do
+				t.Fatal(err)
+			}
+			mc.before = nil
+			if seen < tt.nth {
+				t.Fatalf("the fill made %d %s calls; the write never landed", seen, tt.op)
+			}
+			for _, when := range []time.Duration{0, afterTombstone, afterTombstone} {
+				mc.advance(when)
+				if v := mc.value(key("go")); strings.Contains(string(v), "old.example") {
+					t.Fatalf("memcached holds the older value %q", v)
+				}
+				if l, err := c.Get(ctx, "go"); err != nil || l.URL != "https://new.example" {
+					t.Fatalf("Get after the write returned = %+v, %v", l, err)
+				}
+			}
+		})
+	}
+}
+
+// TestCacheWriteOutage: a write that cannot place its first tombstone because
+// memcached hangs is not applied; one that finds memcached not running is;
+// and when memcached stops answering after the first tombstone, an older
+// value filled meanwhile is gone within retryEvery of memcached answering again.
+func TestCacheWriteOutage(t *testing.T) {
+	t.Run("hung", func(t *testing.T) {
+		c, repo, mc, _ := newFakeCache(t, 100*time.Millisecond)
+		if _, err := repo.Create(t.Context(), "go", "https://old.example"); err != nil {
+			t.Fatal(err)
+		}
+		mc.setFail(func(string) error { return errFakeTimeout })
+		if _, err := c.Update(t.Context(), "go", "https://new.example"); !errors.Is(err, ErrCacheUnavailable) {
+			t.Fatalf("Update = %v, want ErrCacheUnavailable", err)
+		}
+		if l, _ := repo.Get(t.Context(), "go"); l.URL != "https://old.example" {
+			t.Errorf("the write was applied: %+v", l)
+		}
+	})
+	t.Run("not running", func(t *testing.T) {
+		c, repo, mc, _ := newFakeCache(t, 100*time.Millisecond)
+		mc.setFail(func(string) error { return errFakeRefused })
+		if _, err := c.Create(t.Context(), "go", "https://new.example"); err != nil {
+			t.Fatalf("Create = %v", err)
+		}
+		if l, _ := repo.Get(t.Context(), "go"); l.URL != "https://new.example" {
+			t.Errorf("the write was not applied: %+v", l)
+		}
+	})
+	t.Run("stopped, on an idle connection", func(t *testing.T) {
+		c, repo, mc, _ := newFakeCache(t, 100*time.Millisecond)
+		calls := 0
+		mc.setFail(func(string) error {
+			if calls++; calls == 1 {
+				return io.EOF // the server closed the pooled connection
+			}
+			return errFakeRefused
+		})
+		if _, err := c.Create(t.Context(), "go", "https://new.example"); err != nil {
+			t.Fatalf("Create = %v", err)
+		}
+		if l, _ := repo.Get(t.Context(), "go"); l.URL != "https://new.example" {
+			t.Errorf("the write was not applied: %+v", l)
+		}
+	})
+	t.Run("stops answering during the commit", func(t *testing.T) {
+		c, repo, mc, _ := newFakeCache(t, 100*time.Millisecond)
+		ctx := t.Context()
+		if _, err := repo.Create(ctx, "go", "https://old.example"); err != nil {
+			t.Fatal(err)
+		}
+		// A commit slower than the tombstone: a reader fills the older value
+		// meanwhile, and then memcached stops answering.
+		repo.beforeWrite = func() {
+			mc.advance(afterTombstone)
+			if l, err := c.Get(ctx, "go"); err != nil || l.URL != "https://old.example" {
+				t.Errorf("Get during the commit = %+v, %v", l, err)
+			}
+			mc.setFail(func(string) error { return errFakeTimeout })
+		}
+		if _, err := c.Update(ctx, "go", "https://new.example"); err != nil {
+			t.Fatalf("Update = %v", err)
+		}
+		if v := mc.value(key("go")); !strings.Contains(string(v), "old.example") {
+			t.Fatalf("the test did not get the older value cached: %q", v)
+		}
+		mc.setFail(nil) // memcached answers again
+		back := time.Now()
+		for strings.Contains(string(mc.value(key("go"))), "old.example") {
+			if time.Since(back) > 10*retryEvery {
+				t.Fatalf("the older value is still cached %s after memcached answered again", time.Since(back))
+			}
+			runtime.Gosched()
+		}
+		gone := time.Since(back)
+		t.Logf("older value gone %s after memcached answered again (bound %s)", gone.Round(time.Millisecond), retryEvery)
+		if gone > retryEvery+100*time.Millisecond {
+			t.Errorf("took %s, more than the bound %s", gone, retryEvery)
+		}
+		if l, err := c.Get(ctx, "go"); err != nil || l.URL != "https://new.example" {
+			t.Errorf("Get = %+v, %v", l, err)
+		}
+	})
+}
+
+// TestCacheMissTimeBudget: with memcached hung at any step of a miss, a read
+// spends at most one timeout in memcached in total.
+func TestCacheMissTimeBudget(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	for _, hangFrom := range []int{0, 1, 2, 3, 4} { // the call memcached hangs from: get, add, get, cas; 0: none, all slow
+		t.Run(fmt.Sprint("call ", hangFrom), func(t *testing.T) {
+			c, repo, mc, logs := newFakeCache(t, timeout)
+			if _, err := repo.Create(t.Context(), "go", "https://go.dev"); err != nil {
+				t.Fatal(err)
+			}
+			calls := 0
+			mc.before = func(string, string) {
+				switch calls++; {
+				case hangFrom == 0: // slow, not hung: each call answers in time
+					time.Sleep(timeout * 4 / 10)
+				case calls >= hangFrom: // paused from here on
+					time.Sleep(10 * timeout) // a hung server: the read must not wait for it
+				}
+			}
+			start := time.Now()
+			l, err := c.Get(t.Context(), "go")
+			took := time.Since(start)
+			if err != nil || l.URL != "https://go.dev" {
+				t.Fatalf("Get = %+v, %v", l, err)
+			}
+			if took > timeout+timeout/2 {
+				t.Errorf("the read took %s, more than one timeout (%s)", took, timeout)
+			}
+			if hangFrom > 0 && !strings.Contains(logs.String(), "level=WARN") {
+				t.Errorf("the hang was not logged:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// TestCacheBadKeys: a slug memcached cannot take as a key never reaches it,
+// and is not logged as an outage.
+func TestCacheBadKeys(t *testing.T) {
+	c, _, mc, logs := newFakeCache(t, time.Second)
+	for _, slug := range []string{"a b", strings.Repeat("x", 250), "a\x00b", "a\nb", ""} {
+		if _, err := c.Get(t.Context(), slug); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%q) = %v", slug, err)
+		}
+		if _, err := c.Create(t.Context(), slug, "https://go.dev"); err != nil {
+			t.Errorf("Create(%q) = %v", slug, err)
+		}
+	}
+	if n := mc.opCount(); n != 0 {
+		t.Errorf("%d calls reached memcached", n)
+	}
+	if logs.String() != "" {
+		t.Errorf("logged:\n%s", logs.String())
+	}
+}
+
+// TestCacheMalformedKeyIsNoOutage: memcached refusing a key is not an outage.
+func TestCacheMalformedKeyIsNoOutage(t *testing.T) {
+	c, repo, mc, logs := newFakeCache(t, time.Second)
+	if _, err := repo.Create(t.Context(), "go", "https://go.dev"); err != nil {
+		t.Fatal(err)
+	}
+	mc.setFail(func(string) error { return memcache.ErrMalformedKey })
+	for range 100 {
+		if _, err := c.Get(t.Context(), "go"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=INFO") {
+		t.Errorf("logged as an outage:\n%s", logs.String())
+	}
+}
+
+// BenchmarkCacheGet: a hit and a miss (lease, read, fill) against the
+// in-memory fake, so the figures are the cache's own cost.
+func BenchmarkCacheGet(b *testing.B) {
+	for _, hit := range []bool{true, false} {
+		b.Run(map[bool]string{true: "hit", false: "miss"}[hit], func(b *testing.B) {
+			repo, mc := newMemRepo(), newFakeMemcache()
+			c := newCache(repo, mc, time.Minute, time.Second, slog.New(slog.DiscardHandler))
+			if _, err := repo.Create(b.Context(), "go", "https://go.dev"); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if !hit {
+					mc.advance(2 * time.Minute) // past the TTL: a miss
+				}
+				if _, err := c.Get(b.Context(), "go"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,58 @@
+package links
+
+import (
+	"errors"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// CacheStats counts what a Cache's memcached calls found: Hit and Miss for each
+// read, Error for each call that failed, by memcached operation (get, set,
+// delete, …). Its methods must be safe for concurrent use and must not block.
+type CacheStats interface {
+	Hit()
+	Miss()
+	Error(op string)
+}
+
+// A CacheOption changes a default of [NewCache].
+type CacheOption func(*Cache)
+
+// WithStats makes the Cache report to s (default: to nothing).
+func WithStats(s CacheStats) CacheOption {
+	return func(c *Cache) { c.stats = s }
+}
+
+func withOptions(c *Cache, opts []CacheOption) *Cache {
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
+}
+
+// count reports a failed memcached call op to c's CacheStats. The answers of a
+// memcached that works are no errors: a missing key, a lost add or cas, a key
+// it cannot take. Hits and misses are counted by Get, which knows what the
+// value it found means.
+func (c *Cache) count(op string, err error) {
+	switch {
+	case c.stats == nil, err == nil:
+	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored),
+		errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrMalformedKey):
+	default:
+		c.stats.Error(op)
+	}
+}
+
+// lookedUp reports a read's first get to c's CacheStats: a hit when it found a
+// link or a link's absence, a miss otherwise (no entry, a lease, a tombstone,
+// an entry that does not decode). A get that failed is an error, neither.
+func (c *Cache) lookedUp(hit bool) {
+	switch {
+	case c.stats == nil:
+	case hit:
+		c.stats.Hit()
+	default:
+		c.stats.Miss()
+	}
+}
