@@ -3,10 +3,12 @@
 package cluster_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -583,11 +585,46 @@ func (k *kind) dryRunPod(spec corev1.PodSpec) ([]string, error) {
 	return w.list, err
 }
 
-// metrics scrapes the metrics port of every app pod through the API server's
-// pod proxy and shows the per-check series.
+// scrape GETs /metrics from the metrics port of pod through kubectl
+// port-forward: the kubelet connects inside the pod, where no NetworkPolicy
+// applies (the policy admits the port from pods only, not from the API
+// server's node).
+func (k *kind) scrape(pod string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(k.ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, env("KUBECTL", "kubectl"), "--context", k.context, "-n", ns, "port-forward", "pod/"+pod, ":metrics")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n') // Forwarding from 127.0.0.1:PORT -> 9090
+	if err != nil {
+		return nil, fmt.Errorf("port-forward to %s: %w", pod, err)
+	}
+	addr, _, _ := strings.Cut(strings.TrimPrefix(line, "Forwarding from "), " ")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// metrics scrapes the metrics port of every app pod and shows the per-check series.
 func (k *kind) metrics(t *testing.T) {
 	for _, p := range k.watch.appPods() {
-		body, err := k.cs.CoreV1().Pods(ns).ProxyGet("http", p.Name, "9090", "/metrics", nil).DoRaw(k.ctx)
+		body, err := k.scrape(p.Name)
 		if err != nil {
 			t.Errorf("pod %s: GET :9090/metrics: %v", p.Name, err)
 			continue
