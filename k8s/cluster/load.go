@@ -36,7 +36,7 @@ type Failure struct {
 	At   time.Time
 	Op   string
 	Conn string
-	Kind string // "timeout", "connection reset", "status 503", ...
+	Kind string // "timeout", "connection reset", "status 503 (not ready)", ...
 }
 
 // Config sets up a [Load].
@@ -163,6 +163,10 @@ func (l *Load) record(conn string, r *vegeta.Result) {
 // kind names what went wrong with r, in a few words that group alike failures.
 func kind(r *vegeta.Result) string {
 	if r.Code != 0 {
+		var body struct{ Error string }
+		if json.Unmarshal(r.Body, &body) == nil && body.Error != "" {
+			return fmt.Sprintf("status %d (%.40s)", r.Code, body.Error)
+		}
 		return fmt.Sprintf("status %d", r.Code)
 	}
 	for _, k := range []struct{ match, name string }{

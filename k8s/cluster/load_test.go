@@ -24,7 +24,8 @@ func app(fail, n int64, enough chan struct{}) http.Handler {
 			close(enough)
 		}
 		if fail > 0 && i%fail == 0 {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error":"not ready"}`)
 			return
 		}
 		switch {
@@ -76,7 +77,7 @@ func TestLoad(t *testing.T) {
 			if tt.fail > 0 {
 				want = s.Requests / int(tt.fail)
 			}
-			if got := s.ByKind()[cluster.KeepAlive+" status 503"] + s.ByKind()[cluster.NewConn+" status 503"]; got != want || len(s.Failures) != want {
+			if got := s.ByKind()[cluster.KeepAlive+" status 503 (not ready)"] + s.ByKind()[cluster.NewConn+" status 503 (not ready)"]; got != want || len(s.Failures) != want {
 				t.Errorf("%d failures (%d 503), want %d: %v", len(s.Failures), got, want, s.ByKind())
 			}
 			creates := 0
