@@ -8,6 +8,11 @@ FROM ${GO_IMAGE} AS build
 # Empty GOPROXY and GOSUMDB mean Go's defaults; pass `go env` values to use a mirror.
 ARG GOPROXY
 ARG GOSUMDB
+# go.mod's toolchain line names the Go that builds the app; golang images set GOTOOLCHAIN=local,
+# which ignores it, so auto (the default here) has an older image's go fetch it through GOPROXY.
+# The argument has another name because the image's ENV GOTOOLCHAIN would win over an ARG of its own.
+ARG GO_TOOLCHAIN=auto
+ENV GOTOOLCHAIN=${GO_TOOLCHAIN:-auto}
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -3,6 +3,12 @@ SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
 
 GO ?= go
+# Each go.mod's `toolchain` line (go1.26.10) is the oldest Go that builds, tests and scans this
+# project: auto makes an older installed go fetch that toolchain through GOPROXY, as a module,
+# and run it (a newer one runs as it is). Go's own default on many machines is local, which
+# ignores the line: `make GOTOOLCHAIN=local ...` does that here too.
+GOTOOLCHAIN ?= auto
+export GOTOOLCHAIN
 # The app's name: binary, image, Kubernetes objects, kind cluster. `make rename` changes it.
 APP_NAME ?= gok8s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -17,6 +23,16 @@ TEST_LOG = grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|    +--- PASS)'
 FUZZTIME ?= 50000x
 SOAK_DURATION ?= 10s
 GOLANGCI_LINT ?= $(GO) tool -modfile=$(CURDIR)/tools/go.mod golangci-lint
+# govulncheck reads its database from -db only; GOVULNDB=file:///abs/dir names an offline copy,
+# empty means govulncheck's default, the Go team's online database.
+GOVULNCHECK ?= $(GO) tool -modfile=$(CURDIR)/tools/govulncheck/go.mod govulncheck
+GOVULNDB ?=
+VULNCHECK = $(GOVULNCHECK) $(if $(GOVULNDB),-db $(GOVULNDB))
+# The pinned tools, as modfile:name, whose built binaries make vuln scans.
+VULN_TOOLS = tools/go.mod:golangci-lint tools/go.mod:kind tools/actionlint/go.mod:actionlint \
+	tools/govulncheck/go.mod:govulncheck tools/cyclonedx-gomod/go.mod:cyclonedx-gomod
+CYCLONEDX_GOMOD ?= $(GO) tool -modfile=$(CURDIR)/tools/cyclonedx-gomod/go.mod cyclonedx-gomod
+SBOM ?= dist/sbom.cdx.json
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 COMPARE_COUNT ?= 5
@@ -85,7 +101,7 @@ test-k8s: ## Manifest tests: kustomize, a real kube-apiserver (KUBEBUILDER_ASSET
 	cd k8s && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
 
 .PHONY: test-tools
-test-tools: ## Tests of tools/: make rename on a copy of the repository.
+test-tools: ## Tests of tools/: make rename on a copy of the repository, make sbom and what it lists.
 	cd tools && $(GO) test -race -count=1 -v ./... | $(TEST_LOG)
 
 .PHONY: lint
@@ -130,7 +146,33 @@ build: ## Build the app binary into bin/app.
 .PHONY: docker-build
 docker-build: ## Build the app image $(IMG).
 	docker build -t $(IMG) --build-arg GO_IMAGE=$(GO_IMAGE) --build-arg RUNTIME_IMAGE=$(RUNTIME_IMAGE) \
-		--build-arg GOPROXY=$(GOPROXY) --build-arg GOSUMDB=$(GOSUMDB) --build-arg VERSION=$(VERSION) .
+		--build-arg GOPROXY=$(GOPROXY) --build-arg GOSUMDB=$(GOSUMDB) --build-arg VERSION=$(VERSION) \
+		--build-arg GO_TOOLCHAIN=$(GOTOOLCHAIN) .
+
+##@ Supply chain
+
+.PHONY: vuln
+vuln: build ## govulncheck every module, bin/app and the pinned tools; GOVULNDB=file:///dir: an offline DB.
+	$(VULNCHECK) -test ./...
+	cd e2e && $(VULNCHECK) -test ./...
+	cd k8s && $(VULNCHECK) -test ./...
+	cd bench && $(VULNCHECK) ./...
+	$(VULNCHECK) -mode binary bin/app
+	@for t in $(VULN_TOOLS); do \
+		bin=$$($(GO) tool -modfile=$${t%%:*} -n $${t##*:}); \
+		echo "$(VULNCHECK) -mode binary $$bin  # $${t##*:}"; $(VULNCHECK) -mode binary "$$bin"; done
+
+.PHONY: vuln-image
+vuln-image: docker-build ## govulncheck the image's binary (copied to bin/app-image); print the Go that built it.
+	mkdir -p bin
+	id=$$(docker create $(IMG)); st=0; docker cp -q $$id:/app bin/app-image || st=$$?; docker rm $$id >/dev/null; exit $$st
+	$(GO) version bin/app-image
+	$(VULNCHECK) -mode binary bin/app-image
+
+.PHONY: sbom
+sbom: build ## Write the CycloneDX SBOM of bin/app (its modules and Go's standard library) to $(SBOM).
+	mkdir -p $(dir $(SBOM))
+	$(CYCLONEDX_GOMOD) bin -json -std -version $(VERSION) -output $(SBOM) bin/app
 
 ##@ Deployment
 

@@ -2,6 +2,8 @@ module github.com/gok8s/gok8s
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
 	github.com/jackc/pgx/v5 v5.12.0

@@ -5,6 +5,8 @@ module github.com/gok8s/gok8s/bench
 
 go 1.26.0
 
+toolchain go1.26.10
+
 replace github.com/gok8s/gok8s => ../
 
 require (
@@ -42,7 +44,7 @@ require (
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
-	golang.org/x/net v0.59.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect

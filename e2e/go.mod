@@ -5,6 +5,8 @@ module github.com/gok8s/gok8s/e2e
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/moby/moby/api v1.56.1

@@ -5,6 +5,8 @@ module github.com/gok8s/gok8s/k8s
 
 go 1.26.0
 
+toolchain go1.26.10
+
 replace github.com/gok8s/gok8s => ../
 
 require (
@@ -71,7 +73,7 @@ require (
 	github.com/xlab/treeprint v1.2.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
-	golang.org/x/net v0.61.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect

@@ -4,6 +4,8 @@ module github.com/gok8s/gok8s/tools/actionlint
 
 go 1.26
 
+toolchain go1.26.10
+
 tool github.com/rhysd/actionlint/cmd/actionlint
 
 require (
