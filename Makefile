@@ -124,12 +124,14 @@ fuzz: ## Run each fuzz target for FUZZTIME (50000x) on top of its corpus in test
 	$(GO) test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) ./app
 
 .PHONY: bench
-bench: ## Run the benchmarks and print the middleware's pass-through overhead.
+bench: ## Run the benchmarks; print the pass-through overhead and cached /readyz against /livez.
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./probes ./middleware | tee $(BENCH_OUT)
 	@med() { grep "^$$1" $(BENCH_OUT) | awk '{print $$3}' | sort -n | \
 		awk '{a[NR]=$$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }; \
 	bare=$$(med 'BenchmarkPassThrough/bare'); probes=$$(med 'BenchmarkPassThrough/probes'); \
-	awk -v b="$$bare" -v p="$$probes" 'BEGIN {printf "pass-through: %.2f ns/op vs bare %.2f ns/op: +%.2f ns, ratio %.2fx (medians of $(BENCH_COUNT))\n", p, b, p - b, p / b}'
+	awk -v b="$$bare" -v p="$$probes" 'BEGIN {printf "pass-through: %.2f ns/op vs bare %.2f ns/op: +%.2f ns, ratio %.2fx (medians of $(BENCH_COUNT))\n", p, b, p - b, p / b}'; \
+	livez=$$(med 'BenchmarkLivez/bare'); readyz=$$(med 'BenchmarkReadyzCached/bare'); observed=$$(med 'BenchmarkReadyzCached/observer'); \
+	awk -v l="$$livez" -v r="$$readyz" -v o="$$observed" 'BEGIN {printf "cached /readyz: %.2f ns/op vs /livez %.2f ns/op: ratio %.2fx; with an observer %.2f ns/op: %+.2f ns\n", r, l, r / l, o, o - r}'
 
 .PHONY: bench-compare
 bench-compare: ## Compare the probes with other Go health-check libraries; write docs/benchmarks.md.

@@ -2,12 +2,20 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gok8s/gok8s/middleware"
+	"github.com/gok8s/gok8s/probes"
 )
 
 // discard is a ResponseWriter that keeps nothing, shared by every library, so
@@ -168,5 +176,161 @@ func TestAdapters(t *testing.T) {
 				t.Errorf("readiness with a failing check: %d, want 5xx", r.Status)
 			}
 		})
+	}
+}
+
+// Workload 7: cached readiness with 1, 10 and 100 no-op checks, each library
+// with its default caching: how the cost of a request grows with the checks.
+func BenchmarkReadinessChecks(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		for _, lib := range Libs() {
+			b.Run(lib.Name+"/"+strconv.Itoa(n), func(b *testing.B) {
+				checks := make([]Check, n)
+				for i := range checks {
+					checks[i] = Check{Name: "check-" + strconv.Itoa(i), Fn: noop}
+				}
+				h, path, stop := lib.Readiness(checks, Settings{Timeout: time.Second})
+				defer stop()
+				waitHealthy(b, h, path)
+				serve(b, h, path)
+			})
+		}
+	}
+}
+
+// Workload 8: 1,000 concurrent readiness requests against 100 checks of 20 ms
+// each, on a fresh handler (an empty cache): wall time for all, and how many
+// times each check ran. gok8s only: libraries that run checks one after
+// another would take two seconds a request.
+func BenchmarkFlood100(b *testing.B) {
+	const n, checks = 1000, 100
+	lib := Libs()[0]
+	var runs, failed atomic.Int64
+	list := make([]Check, checks)
+	for i := range list {
+		list[i] = Check{Name: "check-" + strconv.Itoa(i), Fn: sleep(20*time.Millisecond, &runs)}
+	}
+	reqs := make([]*http.Request, n) // made beforehand: the flood measures the handler
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		h, path, stop := lib.Readiness(list, Settings{Timeout: time.Second})
+		for i := range reqs {
+			reqs[i] = httptest.NewRequest(http.MethodGet, path, nil)
+		}
+		b.StartTimer()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				w := &discard{h: http.Header{}}
+				h.ServeHTTP(w, reqs[i])
+				if w.code != 0 && w.code != http.StatusOK {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(runs.Load())/float64(b.N)/checks, "runs/check")
+	b.ReportMetric(float64(failed.Load())/float64(b.N), "non-200/op")
+}
+
+// Workload 9: requests through a real http.Server on loopback, keep-alive, from
+// one load generator (b.RunParallel over one http.Transport): a bare net/http
+// handler writing "ok"; gok8s's /livez and cached /readyz (two checks) through
+// a server set up as app/main.go sets up the app's (its timeouts, header limit
+// and error log; Probes in front of an API that probe paths never reach); and
+// each library's liveness and readiness (one no-op check, default caching) on a
+// plain server. ns/op is wall time per request: requests/s is 1e9 / ns/op.
+func BenchmarkServer(b *testing.B) {
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	b.Run("bare", func(b *testing.B) { serveHTTP(b, &http.Server{Handler: bare, ReadHeaderTimeout: 5 * time.Second}, "/") })
+
+	ready, err := probes.NewReadiness([]probes.Checker{
+		probes.Func("postgres/default", noop),
+		probes.Func("memcached/cache:11211", noop),
+	}, probes.WithTTL(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ready.MarkStarted()
+	app := appServer(middleware.Probes(ready)(http.NotFoundHandler()))
+	b.Run("app/livez", func(b *testing.B) { serveHTTP(b, app(), "/livez") })
+	b.Run("app/readyz", func(b *testing.B) { serveHTTP(b, app(), "/readyz") })
+
+	for _, lib := range Libs() {
+		b.Run(lib.Name+"/livez", func(b *testing.B) {
+			h, path := lib.Liveness()
+			serveHTTP(b, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, path)
+		})
+		b.Run(lib.Name+"/readyz", func(b *testing.B) {
+			h, path, stop := lib.Readiness([]Check{{Name: "noop", Fn: noop}}, Settings{Timeout: time.Second})
+			defer stop()
+			waitHealthy(b, h, path)
+			serveHTTP(b, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, path)
+		})
+	}
+}
+
+// appServer returns a maker of servers for h with the app's settings.
+func appServer(h http.Handler) func() *http.Server {
+	return func() *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      15 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn),
+		}
+	}
+}
+
+// serveHTTP serves srv on a loopback port and GETs path from parallel clients
+// over keep-alive connections; every answer must be 200.
+func serveHTTP(b *testing.B, srv *http.Server, path string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + path
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func() error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+		}
+		return nil
+	}
+	if err := get(); err != nil {
+		b.Fatal(err)
+	}
+	var failed atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if get() != nil {
+				failed.Add(1)
+			}
+		}
+	})
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d requests failed", n, b.N)
 	}
 }

@@ -3,12 +3,21 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/gok8s/gok8s/middleware"
+	"github.com/gok8s/gok8s/probes"
 )
 
 // HungResult is what requests to a readiness handler whose one check never
@@ -119,4 +128,118 @@ func Leak(lib Lib) LeakResult {
 	status, body := get(path)
 	_, detail := get(lib.Detail)
 	return LeakResult{Status: status, DefaultLeaks: leaks(body), DetailLeaks: leaks(detail)}
+}
+
+// Target is one server of the Throughput scenario: a handler, the path to ask,
+// and whether it is served as app/main.go serves the app.
+type Target struct {
+	Name    string
+	Handler http.Handler
+	Path    string
+	App     bool
+}
+
+// ServerTargets returns the targets of the Throughput scenario: a bare net/http
+// handler writing "ok", then gok8s's /livez and cached /readyz (two checks)
+// through a server set up as the app's, with Probes in front of an API that
+// probe paths never reach.
+func ServerTargets() ([]Target, error) {
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	ready, err := probes.NewReadiness([]probes.Checker{
+		probes.Func("postgres/default", noopCheck),
+		probes.Func("memcached/cache:11211", noopCheck),
+	}, probes.WithTTL(time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	ready.MarkStarted()
+	app := middleware.Probes(ready)(http.NotFoundHandler())
+	return []Target{
+		{Name: "bare", Handler: bare, Path: "/"},
+		{Name: "livez", Handler: app, Path: "/livez", App: true},
+		{Name: "readyz", Handler: app, Path: "/readyz", App: true},
+	}, nil
+}
+
+func noopCheck(context.Context) error { return nil }
+
+// NewServer returns the http.Server for t: the app's settings (app/main.go's
+// timeouts, header limit and error log) when t.App, net/http's defaults and a
+// header timeout otherwise.
+func NewServer(t Target) *http.Server {
+	if !t.App {
+		return &http.Server{Handler: t.Handler, ReadHeaderTimeout: 5 * time.Second}
+	}
+	return &http.Server{
+		Handler:           t.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn),
+	}
+}
+
+// Throughput serves each target on its own loopback listener and, round after
+// round, sends GETs from clients goroutines over keep-alive connections to one
+// target at a time for d: the targets alternate, each round beginning with the
+// next one, so that a change of the machine's load falls on all of them. It returns each target's requests/s,
+// one value per round. Every answer must be 200.
+func Throughput(targets []Target, rounds, clients int, d time.Duration) (map[string][]float64, error) {
+	urls := make([]string, len(targets))
+	for i, t := range targets {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		srv := NewServer(t)
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		urls[i] = "http://" + ln.Addr().String() + t.Path
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func(url string) error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+		}
+		return nil
+	}
+	out := map[string][]float64{}
+	for round := range rounds {
+		for k := range targets {
+			i := (round + k) % len(targets) // each round begins with the next target
+			t := targets[i]
+			var n atomic.Int64
+			var failed atomic.Value
+			var wg sync.WaitGroup
+			start := time.Now()
+			end := start.Add(d)
+			for range clients {
+				wg.Go(func() {
+					for time.Now().Before(end) {
+						if err := get(urls[i]); err != nil {
+							failed.Store(err)
+							return
+						}
+						n.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if err, ok := failed.Load().(error); ok {
+				return nil, err
+			}
+			out[t.Name] = append(out[t.Name], float64(n.Load())/time.Since(start).Seconds())
+		}
+	}
+	return out, nil
 }

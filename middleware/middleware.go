@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -93,8 +94,9 @@ func LivenessHandler() http.Handler {
 // endpoint being the last element of the probe path ("readyz" for a handler
 // mounted on its own). Error text never reaches a body. Each exclude=name
 // query parameter skips a check or a group; one that matches nothing adds a
-// "warn:" line and does not fail. A request with Accept: application/json gets
-// the same information as a JSON object.
+// "warn:" line and does not fail. A request whose Accept header ranks
+// application/json at least as high as text/plain (q values count; */* alone
+// does not ask for JSON) gets the same information as a JSON object.
 //
 // Responses are text/plain; charset=utf-8 (or application/json) with
 // Cache-Control: no-store and X-Content-Type-Options: nosniff. Methods other
@@ -205,6 +207,20 @@ func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check strin
 	asJSON := wantsJSON(r)
 	if p.ready == nil && !sub && r.URL.RawQuery == "" && !asJSON {
 		p.writeOK(w, r) // the liveness fast path: no report to build
+		return
+	}
+	if p.ready != nil && !sub && r.URL.RawQuery == "" && !asJSON {
+		// The readiness fast path: Check reads a snapshot while results are cached.
+		err := p.ready.Check(r.Context())
+		if err == nil {
+			p.writeOK(w, r)
+			return
+		}
+		nr, ok := errors.AsType[*probes.NotReady](err)
+		if !ok {
+			nr = &probes.NotReady{Err: err}
+		}
+		p.write(w, r, nr.StatusCode(), nr.Body()+"\n")
 		return
 	}
 

@@ -93,7 +93,9 @@ type Observer struct {
 	CheckDone func(CheckRun)
 	// StateChanged is called once for each change of the overall state.
 	// [Readiness.MarkStarted] and [Readiness.MarkDraining] cause theirs at once;
-	// the others are found by the requests (unfiltered reports) that see them.
+	// the others are found when a round of checks, or an unfiltered
+	// [Readiness.Report], sees the change. Checks run only when asked (by
+	// probes), so with no probe nothing changes.
 	StateChanged func(Transition)
 }
 

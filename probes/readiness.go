@@ -41,6 +41,7 @@ type options struct {
 	ttl     time.Duration
 	log     *slog.Logger
 	now     func() time.Time // time.Now; tests set it with withClock
+	clock   bool             // now was set: snapshots expire by it, not by a timer
 
 	observers []Observer
 }
@@ -51,7 +52,7 @@ func defaultOptions() options {
 
 // withClock sets the time source, for tests that move past the TTL.
 func withClock(now func() time.Time) Option {
-	return func(o *options) { o.now = now }
+	return func(o *options) { o.now, o.clock = now, true }
 }
 
 // WithTimeout sets how long one check may run and how long a request waits for
@@ -94,6 +95,11 @@ func WithLogger(l *slog.Logger) Option {
 // arrive meanwhile take the previous result, and none waits longer than the
 // timeout. A check that ignores its context is not started again until it returns;
 // until then it reports [ErrTimeout].
+//
+// The unfiltered outcome, which [Readiness.Check] and a plain /readyz report,
+// is kept as one snapshot of the last round of checks: while it is younger than
+// the TTL a request reads it without locking any check, reading the clock or
+// allocating, so its cost does not grow with the number of checks.
 type Readiness struct {
 	checks  []*entry
 	timeout time.Duration
@@ -109,6 +115,13 @@ type Readiness struct {
 
 	starting *NotReady
 	stopping *NotReady
+
+	// snap is the outcome of the last round of every check, which Check reads
+	// without locking any entry; round is the round in flight, nil when none.
+	snap    atomic.Pointer[snapshot]
+	clock   bool // see options.clock
+	roundMu sync.Mutex
+	round   chan struct{} // closed when the round ends
 
 	now func() time.Time
 }
@@ -130,6 +143,7 @@ func NewReadiness(checks []Checker, opts ...Option) (*Readiness, error) {
 		stopping: &NotReady{Content: "Shutting down"},
 		now:      o.now,
 		events:   newEvents(o.observers, o.log),
+		clock:    o.clock,
 	}
 	seen := map[string]bool{StartupCheck: true, ShutdownCheck: true}
 	for _, c := range checks {
@@ -228,9 +242,95 @@ func (r *Readiness) Close() error {
 // Name returns "readyz", so that a Readiness is itself a [Checker].
 func (r *Readiness) Name() string { return "readyz" }
 
-// Check returns nil when r is ready and the report's [NotReady] otherwise.
+// Check returns nil when r is ready and a [NotReady] otherwise, as the
+// unfiltered [Readiness.Report] would, without building the report: while every
+// check's result is younger than the TTL it reads one snapshot of them, locks
+// nothing and does not allocate. When a result is older, the first request
+// starts a round that runs the checks whose results are old (see [Readiness])
+// and waits for it; requests that come during the round get the previous
+// snapshot, or wait for the round when there is none.
 func (r *Readiness) Check(ctx context.Context) error {
-	return r.Report(ctx, Filter{}).Err()
+	err := r.checksErr(ctx)
+	switch {
+	case !r.started.Load():
+		return r.starting
+	case r.draining.Load():
+		return r.stopping
+	}
+	return err
+}
+
+// snapshot is the outcome of a round: what Check reports until expires. A
+// timer marks it stale then, so that a request reads no clock.
+type snapshot struct {
+	err     error // nil, or the *NotReady of the checks, lifecycle aside
+	expires time.Time
+	stale   atomic.Bool
+}
+
+// checksErr returns the checks' outcome from the snapshot, running a round
+// when it has expired.
+func (r *Readiness) checksErr(ctx context.Context) error {
+	snap := r.snap.Load()
+	if snap != nil && !snap.stale.Load() && (!r.clock || r.now().Before(snap.expires)) {
+		return snap.err
+	}
+	r.roundMu.Lock()
+	done := r.round
+	switch {
+	case done == nil:
+		done = make(chan struct{})
+		r.round = done
+		go r.runRound(context.WithoutCancel(ctx), done)
+	case snap != nil:
+		r.roundMu.Unlock()
+		return snap.err // a round is in flight: the previous outcome meanwhile
+	}
+	r.roundMu.Unlock()
+	// The round ends within the timeout, but it began on another goroutine:
+	// bound the wait from this request's own arrival too.
+	timer := time.NewTimer(r.timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return r.snap.Load().err
+	case <-timer.C:
+		return &NotReady{Err: fmt.Errorf("%w: no result within %s", ErrTimeout, r.timeout)}
+	case <-ctx.Done():
+		return &NotReady{Err: ctx.Err()}
+	}
+}
+
+// runRound runs one round: an unfiltered report, whose outcome becomes the
+// snapshot. It ends within the timeout, since the report does.
+func (r *Readiness) runRound(ctx context.Context, done chan struct{}) {
+	start := r.now()
+	rep := r.Report(ctx, Filter{})
+	snap := &snapshot{expires: r.now().Add(r.ttl)}
+	if nr := notReady(rep.Results[2:]); nr != nil { // the checks, lifecycle aside
+		snap.err = nr
+	}
+	for _, e := range r.checks {
+		snap.expires = minTime(snap.expires, e.expires(start))
+	}
+	switch d := snap.expires.Sub(r.now()); {
+	case d <= 0:
+		snap.stale.Store(true) // a TTL of zero, or a check that timed out at once
+	case !r.clock:
+		time.AfterFunc(d, func() { snap.stale.Store(true) })
+	}
+	r.snap.Store(snap)
+	r.roundMu.Lock()
+	r.round = nil
+	r.roundMu.Unlock()
+	close(done)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // Has reports whether name is a check's name or group, lifecycle checks included.
@@ -497,6 +597,21 @@ func (e *entry) peek(ctx context.Context, now time.Time) (chan struct{}, error) 
 	e.since = now
 	go e.run(context.WithoutCancel(ctx), e.flight)
 	return e.flight, nil
+}
+
+// expires returns when the entry's result, as a round that began at start
+// found it, is to be looked at again: at the end of its TTL, when the run in
+// flight times out, or a TTL after start for a run that has already timed out.
+func (e *entry) expires(start time.Time) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.flight == nil:
+		return e.checked.Add(e.ttl)
+	case start.Sub(e.since) < e.timeout:
+		return e.since.Add(e.timeout)
+	}
+	return start.Add(e.ttl)
 }
 
 // outcome returns the result of the run flight, or a timeout if it has not ended.

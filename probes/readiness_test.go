@@ -496,3 +496,87 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestCheckSnapshot: Check reads the last round's outcome until the TTL ends
+// (a timer, not a clock read, marks it stale), applies the lifecycle at once,
+// and allocates nothing while the outcome is cached.
+func TestCheckSnapshot(t *testing.T) {
+	tests := []struct {
+		name      string
+		ttl       time.Duration
+		wantCalls func(n int64) bool // after 20 sequential Checks
+	}{
+		{"ttl zero runs every time", 0, func(n int64) bool { return n == 20 }},
+		{"cached for the ttl", time.Hour, func(n int64) bool { return n == 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int64
+			r := mustReadiness(t, []Checker{counted("c", &calls, ok)}, WithTTL(tt.ttl))
+			for range 20 {
+				if err := r.Check(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := calls.Load(); !tt.wantCalls(n) {
+				t.Errorf("%d calls for 20 requests", n)
+			}
+		})
+	}
+
+	t.Run("expires by timer", func(t *testing.T) {
+		var calls atomic.Int64
+		var failing atomic.Bool
+		r := mustReadiness(t, []Checker{counted("c", &calls, func(context.Context) error {
+			if failing.Load() {
+				return errors.New("down")
+			}
+			return nil
+		})}, WithTTL(50*time.Millisecond))
+		if err := r.Check(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		failing.Store(true)
+		waitFor(t, func() bool { return r.Check(t.Context()) != nil })
+		if n := calls.Load(); n < 2 {
+			t.Errorf("%d calls, want a second run after the TTL", n)
+		}
+	})
+
+	t.Run("lifecycle at once", func(t *testing.T) {
+		r, err := NewReadiness([]Checker{Func("c", ok)}, WithTTL(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			do   func()
+			want string
+		}{
+			{func() {}, "Starting up"},
+			{r.MarkStarted, ""},
+			{r.MarkDraining, "Shutting down"},
+		}
+		for i, s := range steps {
+			s.do()
+			got := ""
+			if nr, ok := errors.AsType[*NotReady](r.Check(t.Context())); ok {
+				got = nr.Body()
+			}
+			if got != s.want {
+				t.Errorf("step %d: %q, want %q", i, got, s.want)
+			}
+			if rep := r.Report(t.Context(), Filter{}); (rep.NotReady == nil) != (s.want == "") {
+				t.Errorf("step %d: Report disagrees: %v", i, rep.NotReady)
+			}
+		}
+	})
+
+	t.Run("no allocation when cached", func(t *testing.T) {
+		r := mustReadiness(t, []Checker{Func("a", ok), Func("b", ok)}, WithTTL(time.Hour))
+		ctx := t.Context()
+		_ = r.Check(ctx)
+		if n := testing.AllocsPerRun(1000, func() { _ = r.Check(ctx) }); n != 0 {
+			t.Errorf("%v allocations per cached Check, want 0", n)
+		}
+	})
+}

@@ -20,11 +20,6 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
-// ErrCacheUnavailable is returned by a [Cache] write that did not reach the
-// database because memcached did not take its tombstone: applying it could
-// leave an older copy in memcached. The handler answers 503.
-var ErrCacheUnavailable = errors.New("links: cache unavailable; the write was not applied")
-
 // Lifetimes of the cache's markers. memcached counts whole seconds and may
 // expire an entry up to a second early, so each lives 2 to 3 seconds.
 const (
@@ -32,9 +27,12 @@ const (
 	tombstoneTTL = 3 // seconds a write's tombstone keeps fills out
 )
 
-// retryEvery is how often a write retries a tombstone memcached did not take
-// after the commit.
-const retryEvery = 250 * time.Millisecond
+// retryEvery is how often a Cache retries the tombstones memcached did not
+// take; maxRepairs bounds how many keys wait for one.
+const (
+	retryEvery = 250 * time.Millisecond
+	maxRepairs = 100_000
+)
 
 // Kinds of cache entry: the first byte of the value.
 const (
@@ -71,16 +69,17 @@ var _ client = (*memcache.Client)(nil)
 //     older value.
 //
 // Guarantee: a read that starts after a write returned sees that write or a
-// newer one, on any replica sharing memcached, as long as memcached keeps the
-// tombstone (it evicts only under memory pressure). When memcached does not
-// take the first tombstone within the timeout (paused, hung, partitioned), the
-// write fails with [ErrCacheUnavailable] and the database is not changed; when
-// it refuses connections (not running: it restarts empty) the write goes on.
-// When memcached stops answering between the two tombstones, the first keeps
-// fills out for 2 s, and the writer retries the second every 250 ms until
-// memcached takes it (for at most the TTL): an older value can come back only
-// if the commit took longer than 2 s, and then for at most 250 ms after
-// memcached answers again, or the TTL if the writing process ends first.
+// newer one, on any replica sharing memcached, while memcached answers and
+// keeps the tombstone (it evicts only under memory pressure). A write never
+// fails because of memcached: the cache is optional. When memcached does not
+// take a write's tombstone (paused, hung, partitioned, or not running), the
+// write goes on, and the Cache retries the tombstone every 250 ms until
+// memcached takes it or refuses connections (a memcached that is not running
+// restarts empty), for at most the TTL, by which time any older copy has
+// expired. Readers meanwhile time out on memcached and read the database, so
+// an older value can come back only once memcached answers again, and then for
+// at most 250 ms (one retry interval), or for the TTL if the writing process
+// ends first or more than 100,000 keys wait for their tombstone.
 //
 // Cost: a hit is one memcached get. A miss is get, add, then the database,
 // then get and cas: four memcached round trips. A write is two sets. With
@@ -101,7 +100,7 @@ type Cache struct {
 	log     *slog.Logger
 	down    atomic.Bool // the last memcached call failed
 	stats   CacheStats  // nil: none
-	retries sync.Map    // key → struct{}: tombstones being retried
+	repairs repairs     // tombstones memcached did not take yet
 }
 
 var _ Repository = (*Cache)(nil)
@@ -242,22 +241,30 @@ func (c *Cache) Delete(ctx context.Context, slug string) error {
 }
 
 // write runs do, which writes slug's link to next, between two tombstones.
+// When memcached does not take the first, the write goes on and the second is
+// left to the repair loop, so that a write spends at most one timeout in
+// memcached.
 func (c *Cache) write(ctx context.Context, slug string, do func() error) error {
 	if !cacheable(slug) {
 		return do() // never cached
 	}
 	k := key(slug)
-	if err := c.tombstone(c.budget(ctx), k); err != nil && !refused(err) {
-		return fmt.Errorf("%w: %w", ErrCacheUnavailable, err)
-	}
+	first := c.tombstone(c.budget(ctx), k)
 	err := do()
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
 		return err // nothing changed
 	}
-	// After the commit, or after a failure that may have committed, even if
-	// the client has gone.
-	if terr := c.tombstone(c.budget(context.WithoutCancel(ctx)), k); terr != nil && !refused(terr) {
-		c.retry(k)
+	switch {
+	case first != nil && refused(first):
+		// Not running: it starts empty, so it holds no older value.
+	case first != nil:
+		c.repair(k)
+	default:
+		// After the commit, or after a failure that may have committed, even
+		// if the client has gone.
+		if terr := c.tombstone(c.budget(context.WithoutCancel(ctx)), k); terr != nil && !refused(terr) {
+			c.repair(k)
+		}
 	}
 	return err
 }
@@ -276,23 +283,68 @@ func (c *Cache) tombstone(b *budget, k string) error {
 	return err
 }
 
-// retry sets a tombstone on k every retryEvery until memcached takes it or the
-// TTL has passed (any value older than the write has expired by then).
-func (c *Cache) retry(k string) {
-	if _, busy := c.retries.LoadOrStore(k, struct{}{}); busy {
+// repairs is the set of keys whose tombstone memcached has not taken yet,
+// each with the time after which any older copy has expired, and whether a
+// goroutine is retrying them.
+type repairs struct {
+	mu      sync.Mutex
+	keys    map[string]time.Time
+	running bool
+}
+
+// repair sets a tombstone on k later: every retryEvery one goroutine per
+// Cache tries the waiting keys (in random order, stopping at the first
+// failure, so that a hung memcached costs one timeout per interval whatever
+// the number of keys) until each is taken, refused, or past the TTL. The
+// goroutine ends when no key waits.
+func (c *Cache) repair(k string) {
+	r := &c.repairs
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keys == nil {
+		r.keys = map[string]time.Time{}
+	}
+	if len(r.keys) >= maxRepairs {
+		return // the TTL bounds what this key's older copy can do
+	}
+	r.keys[k] = time.Now().Add(c.ttl)
+	if r.running {
 		return
 	}
-	go func() {
-		defer c.retries.Delete(k)
-		tick := time.NewTicker(retryEvery)
-		defer tick.Stop()
-		for end := time.Now().Add(c.ttl); time.Now().Before(end); {
-			<-tick.C
-			if err := c.tombstone(c.budget(context.Background()), k); err == nil || refused(err) {
-				return
+	r.running = true
+	go c.repairLoop()
+}
+
+func (c *Cache) repairLoop() {
+	r := &c.repairs
+	tick := time.NewTicker(retryEvery)
+	defer tick.Stop()
+	for range tick.C {
+		r.mu.Lock()
+		now := time.Now()
+		var keys []string
+		for k, end := range r.keys { // random order
+			if now.After(end) {
+				delete(r.keys, k)
+			} else {
+				keys = append(keys, k)
 			}
 		}
-	}()
+		if len(keys) == 0 {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		for _, k := range keys {
+			if err := c.tombstone(c.budget(context.Background()), k); err != nil && !refused(err) {
+				break // still unavailable: the next interval tries again
+			}
+			r.mu.Lock()
+			delete(r.keys, k)
+			r.mu.Unlock()
+		}
+	}
 }
 
 func kindOf(v []byte) byte {

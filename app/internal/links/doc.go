@@ -15,9 +15,9 @@
 // A path slug that no link can have is 404 and a bad cursor 400, before the
 // repository is asked. A body is one JSON object and nothing after it but white
 // space. Errors are JSON objects {"error": "..."} that quote nothing from the
-// request but a short field name. A write that memcached hangs on is 503
-// (Retry-After: 1) and not applied; otherwise a cache failure falls back to the
-// database. A database failure is 500, logged at ERROR once per kind and then
+// request but a short field name. A cache failure never fails a request: it
+// falls back to the database (see [Cache] for what that costs and the bound on
+// staleness it keeps). A database failure is 500, logged at ERROR once per kind and then
 // counted, one line per 10 s.
 //
 // The service redirects to any http(s) URL and has no authentication: it is a

@@ -205,9 +205,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, "slug already exists")
-	case errors.Is(err, ErrCacheUnavailable):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "temporarily unavailable; try again")
 	case r.Context().Err() != nil:
 		writeError(w, http.StatusServiceUnavailable, "request cancelled")
 	default:

@@ -417,9 +417,15 @@ func TestProbesObserver(t *testing.T) {
 		}
 	}
 	waitFor("db up", map[string]float64{"up db": 1, "up slow": 0, "up boom": 0, "ready": 0, "state not_ready": 1})
-	runs := series(t, reg, "gok8s_probe_check_runs_total")
-	if !(runs["db ok"] > 0 && runs["slow timeout"] > 0 && runs["boom panic"] > 0) || runs["db failed"] != 0 {
-		t.Errorf("runs %v: want db ok, slow timeout, boom panic", runs)
+	// Events reach the observer off the probe's path: poll for the counts too
+	// (a gauge that was never set reads 0 before the first run is seen).
+	var runs map[string]float64
+	if err := poll(5*time.Second, func() bool {
+		ready.Report(t.Context(), probes.Filter{})
+		runs = series(t, reg, "gok8s_probe_check_runs_total")
+		return runs["db ok"] > 0 && runs["slow timeout"] > 0 && runs["boom panic"] > 0
+	}); err != nil || runs["db failed"] != 0 {
+		t.Errorf("runs %v: want db ok, slow timeout, boom panic and no db failed", runs)
 	}
 	fail.Store(true)
 	waitFor("db down", map[string]float64{"up db": 0, "ready": 0})

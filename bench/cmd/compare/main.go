@@ -173,6 +173,10 @@ func (r *report) write() {
 	r.concurrent(libs, 1000)
 	r.hung(libs)
 	r.leak(libs)
+	r.scaling(libs)
+	r.flood100()
+	r.throughput()
+	r.server(libs)
 
 	r.printf("## Goals\n\n")
 	for _, g := range r.goals {
@@ -335,6 +339,116 @@ func (r *report) leak(libs []bench.Lib) {
 	}
 	r.printf("\n")
 	r.goal(!gok.DefaultLeaks && !gok.DetailLeaks, "6. no error text in any gok8s response")
+}
+
+func (r *report) scaling(libs []bench.Lib) {
+	r.printf("## 7. Cached readiness with 1, 10 and 100 checks\n\n")
+	r.printf("No-op checks, each library with its default caching (as in 2), a result already cached. gok8s reads one\n")
+	r.printf("snapshot of its checks' last round, so its cost does not grow with their number.\n\n")
+	r.printf("| library | 1 check | 10 checks | 100 checks | × gok8s at 100 | B/op at 100 | allocs/op at 100 |\n|---|--:|--:|--:|--:|--:|--:|\n")
+	base, _ := r.med("BenchmarkReadinessChecks/gok8s/100", "ns/op")
+	for _, lib := range libs {
+		name := "BenchmarkReadinessChecks/" + strings.ReplaceAll(lib.Name, " ", "_")
+		t1, ok1 := r.med(name+"/1", "ns/op")
+		t10, _ := r.med(name+"/10", "ns/op")
+		t100, ok := r.med(name+"/100", "ns/op")
+		if !ok || !ok1 {
+			continue
+		}
+		b, _ := r.med(name+"/100", "B/op")
+		a, _ := r.med(name+"/100", "allocs/op")
+		r.printf("| %s | %s | %s | %s | %s | %.0f | %.0f |\n", lib.Name, ns(t1), ns(t10), ns(t100), ratio(t100, base), b, a)
+	}
+	r.printf("\n")
+	allocs, _ := r.med("BenchmarkReadinessChecks/gok8s/100", "allocs/op")
+	r.goal(base <= 2000 && allocs == 0, fmt.Sprintf("7. cached readiness with 100 checks ≤ 2 µs and 0 allocations (%s, %.0f)", ns(base), allocs))
+	live, _ := r.med("BenchmarkLiveness/gok8s", "ns/op")
+	noop, _ := r.med("BenchmarkReadinessNoop/gok8s", "ns/op")
+	noopAllocs, _ := r.med("BenchmarkReadinessNoop/gok8s", "allocs/op")
+	if live > 0 {
+		r.goal(noop <= 2*live && noopAllocs == 0, fmt.Sprintf("7. cached readiness (one check) ≤ 2× liveness and 0 allocations (%s against %s: %.2f×, %.0f)", ns(noop), ns(live), noop/live, noopAllocs))
+	}
+}
+
+func (r *report) flood100() {
+	const name = "BenchmarkFlood100"
+	t, ok := r.med(name, "ns/op")
+	if !ok {
+		return
+	}
+	runs, _ := r.med(name, "runs/check")
+	bad, _ := r.med(name, "non-200/op")
+	r.printf("## 8. 1,000 concurrent readiness requests, 100 checks of 20 ms each\n\n")
+	r.printf("gok8s only, a fresh handler (empty cache) for each batch: libraries that run checks one after another\n")
+	r.printf("would take 2 s a request. The first request starts one round of all checks; the others wait for it.\n\n")
+	r.printf("| library | time for all 1000 | runs of each check | non-200 answers |\n|---|--:|--:|--:|\n")
+	r.printf("| gok8s | %s | %.0f | %.0f |\n\n", ns(t), runs, bad)
+	r.goal(t < 30e6 && runs == 1 && bad == 0, fmt.Sprintf("8. 1,000 requests on 100 checks of 20 ms under 30 ms, each check run once (%s, %.0f)", ns(t), runs))
+}
+
+func (r *report) throughput() {
+	const clients, d = 8, time.Second
+	rounds := 2 * r.runs
+	r.printf("## 9. Requests/s through a real http.Server\n\n")
+	r.printf("Loopback, keep-alive, %d clients over one `http.Transport`, client and server on the same two cores. *bare*\n", clients)
+	r.printf("is a `net/http` handler writing `ok` on a default server; *livez* and *readyz* (two cached checks) go through\n")
+	r.printf("`middleware.Probes` on an `http.Server` set up as `app/main.go` sets up the app's (timeouts, header limit,\n")
+	r.printf("error log). The three alternate, %s each, for %d rounds (`bench.Throughput`), so that a change of the\n", d, rounds)
+	r.printf("machine's load falls on all of them; figures are medians of the rounds, ratios against *bare*.\n\n")
+	targets, err := bench.ServerTargets()
+	if err != nil {
+		r.err = err
+		return
+	}
+	res, err := bench.Throughput(targets, rounds, clients, d)
+	if err != nil {
+		r.err = err
+		return
+	}
+	bare := median(res["bare"])
+	r.printf("| server | requests/s | × bare |\n|---|--:|--:|\n")
+	ratios := map[string]float64{}
+	for _, t := range targets {
+		m := median(res[t.Name])
+		ratios[t.Name] = m / bare
+		r.printf("| %s | %.0f | %.2f× |\n", t.Name, m, m/bare)
+	}
+	r.printf("\n")
+	r.goal(ratios["livez"] >= 0.95 && ratios["readyz"] >= 0.95,
+		fmt.Sprintf("9. /livez and cached /readyz through the app's server ≥ 0.95× the bare handler's requests/s (%.2f×, %.2f×)", ratios["livez"], ratios["readyz"]))
+}
+
+func (r *report) server(libs []bench.Lib) {
+	bare, ok := r.med("BenchmarkServer/bare", "ns/op")
+	if !ok {
+		return
+	}
+	rps := func(nsop float64) string { return fmt.Sprintf("%.0f", 1e9/nsop) }
+	r.printf("## 10. The libraries through a real http.Server\n\n")
+	r.printf("Loopback, keep-alive, one load generator for every row (`b.RunParallel`, 4 × GOMAXPROCS clients over one\n")
+	r.printf("`http.Transport`), client and server on the same two cores. *bare* is a `net/http` handler writing `ok`;\n")
+	r.printf("*gok8s app* is `middleware.Probes` on an `http.Server` set up as `app/main.go` sets up the app's (timeouts,\n")
+	r.printf("header limit, error log) with two cached checks; the libraries' rows are their own handlers on a plain server,\n")
+	r.printf("readiness with one no-op check and default caching. Ratios are against *bare*: 1× is as fast as `net/http` itself.\n")
+	r.printf("Each row is a Go benchmark run 5 times in a row (`BenchmarkServer`), not alternated as in 9, so a change of\n")
+	r.printf("the machine's load between rows shows in their ratios.\n\n")
+	r.printf("| server | liveness req/s | × bare | readiness req/s | × bare | B/op (readiness) | allocs/op (readiness) |\n|---|--:|--:|--:|--:|--:|--:|\n")
+	r.printf("| bare net/http `ok` | %s | 1.00× | | | | |\n", rps(bare))
+	row := func(label, prefix string) {
+		l, okl := r.med(prefix+"/livez", "ns/op")
+		rd, okr := r.med(prefix+"/readyz", "ns/op")
+		if !okl || !okr {
+			return
+		}
+		b, _ := r.med(prefix+"/readyz", "B/op")
+		a, _ := r.med(prefix+"/readyz", "allocs/op")
+		r.printf("| %s | %s | %.2f× | %s | %.2f× | %.0f | %.0f |\n", label, rps(l), bare/l, rps(rd), bare/rd, b, a)
+	}
+	row("gok8s app", "BenchmarkServer/app")
+	for _, lib := range libs {
+		row(lib.Name, "BenchmarkServer/"+strings.ReplaceAll(lib.Name, " ", "_"))
+	}
+	r.printf("\n")
 }
 
 func cpuModel() string {
