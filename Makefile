@@ -52,7 +52,7 @@ KUBECTL ?= kubectl
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export GO_IMAGE RUNTIME_IMAGE POSTGRES_IMAGE MEMCACHED_IMAGE GOPROXY GOSUMDB VERSION APP_PORT
 export APP_IMAGE = $(IMG)
-export IMG KIND KIND_CLUSTER KIND_IMAGE KUBECTL
+export IMG KIND KIND_CLUSTER KIND_IMAGE KUBECTL GO
 
 ##@ General
 
@@ -186,8 +186,12 @@ kind-up: docker-build ## Create the kind cluster if absent, load the images, app
 kind-demo: ## Stop PostgreSQL in the cluster and show the app pods leave and rejoin the Service.
 	k8s/kind.sh demo
 
+.PHONY: kind-scenarios
+kind-scenarios: ## Under load, roll, drain, scale and break the kind-up cluster: 0 failed requests (k8s/cluster).
+	k8s/kind.sh scenarios
+
 .PHONY: kind-e2e
-kind-e2e: docker-build ## Run kind-up, the demo with its checks and kind-down; fail on any step.
+kind-e2e: docker-build ## On a new 3-node kind cluster: kind-up, kind-scenarios, kind-demo, kind-down; fail on any step.
 	k8s/kind.sh e2e
 
 .PHONY: kind-down

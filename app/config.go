@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,8 +37,9 @@ type config struct {
 	CacheTTL         time.Duration `envconfig:"CACHE_TTL" default:"5m" desc:"how long a link stays cached (whole seconds)"`
 	CacheTimeout     time.Duration `envconfig:"CACHE_TIMEOUT" default:"200ms" desc:"bound on one request's time in memcached"`
 
-	ProbeTimeout time.Duration `envconfig:"PROBE_TIMEOUT" default:"1s" desc:"bound on one readiness check and on a probe's wait"`
-	ProbeTTL     time.Duration `envconfig:"PROBE_TTL" default:"1s" desc:"how long a readiness check's result is reused"`
+	ProbeTimeout  time.Duration `envconfig:"PROBE_TIMEOUT" default:"1s" desc:"bound on one readiness check and on a probe's wait"`
+	ProbeTTL      time.Duration `envconfig:"PROBE_TTL" default:"1s" desc:"how long a readiness check's result is reused"`
+	ProbeOptional []string      `envconfig:"PROBE_OPTIONAL" desc:"checks reported but not failing readiness: names or groups (memcached), comma-separated"`
 
 	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"5s" desc:"after SIGTERM, how long /readyz answers 503 while the server still serves"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"then, how long in-flight requests have to finish"`
@@ -220,6 +222,7 @@ func (c config) attrs() []any {
 		"http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "database_url", maskURL(c.DatabaseURL), "extra_database_urls", extra,
 		"memcached_servers", c.MemcachedServers, "cache_ttl", c.CacheTTL, "probe_timeout", c.ProbeTimeout,
 		"probe_ttl", c.ProbeTTL, "shutdown_delay", c.ShutdownDelay, "shutdown_timeout", c.ShutdownTimeout,
+		"probe_optional", c.ProbeOptional,
 	}
 }
 
@@ -247,4 +250,31 @@ func (c config) listenPort() (string, error) {
 		return "", fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	return port, nil
+}
+
+// optionalChecks returns checks with each check that names (PROBE_OPTIONAL) lists,
+// by its name or its group (the part before "/"), wrapped with [probes.Optional].
+// A name that matches no check is an error naming the variable.
+func optionalChecks(checks []probes.Checker, names []string) ([]probes.Checker, error) {
+	out := slices.Clone(checks)
+	var errs []error
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		matched := false
+		for i, c := range out {
+			grp, _, _ := strings.Cut(c.Name(), "/")
+			if n == c.Name() || n == grp {
+				out[i] = probes.Optional(c)
+				matched = true
+			}
+		}
+		if !matched {
+			all := make([]string, 0, len(checks))
+			for _, c := range checks {
+				all = append(all, c.Name())
+			}
+			errs = append(errs, fmt.Errorf("PROBE_OPTIONAL: %q matches no check (checks: %s)", n, strings.Join(all, ", ")))
+		}
+	}
+	return out, errors.Join(errs...)
 }

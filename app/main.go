@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -125,7 +126,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		links.WithStats(metrics.NewCache(reg)))
 
 	// Each PostgreSQL check has a connection of its own: request load never queues a probe.
-	checks := append(probes.PostgresConns(pools), probes.MemcachedServers(cfg.MemcachedServers)...)
+	checks, err := optionalChecks(append(probes.PostgresConns(pools), probes.MemcachedServers(cfg.MemcachedServers)...), cfg.ProbeOptional)
+	if err != nil {
+		return usageError{err}
+	}
 	ready, err := probes.NewReadiness(checks,
 		probes.WithTimeout(cfg.ProbeTimeout), probes.WithTTL(cfg.ProbeTTL), probes.WithLogger(log),
 		probes.WithObserver(metrics.NewProbes(reg, checkNames(checks)).Observer()),
@@ -138,8 +142,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	// =========================================================================
 	// Start API service
 
+	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           apiHandler(ready, repo, reg, cfg.MaxBodyBytes, log),
+		Handler:           closeWhenDraining(&draining, apiHandler(ready, repo, reg, cfg.MaxBodyBytes, log)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -186,10 +191,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	stopSignals() // a second signal ends the process at once
+	stopSignals()        // a second signal ends the process at once
+	draining.Store(true) // each connection closes after its next response
 	ready.MarkDraining()
 	cancelStart()
-	log.Info("shutdown: draining, /readyz answers 503", "delay", cfg.ShutdownDelay)
+	log.Info("shutdown: draining, /readyz answers 503, connections close after their response", "delay", cfg.ShutdownDelay)
 	select {
 	case <-time.After(cfg.ShutdownDelay):
 	case err := <-serverErrors:
@@ -205,6 +211,24 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("shutdown: done")
 	return nil
+}
+
+// closeWhenDraining returns a [http.Handler] that calls h and, once draining is
+// set, adds Connection: close to every response, so that the server closes each
+// HTTP/1 connection after its response and keep-alive clients reconnect through
+// the Service to a ready pod. HTTP/2 clients get GOAWAY at Shutdown.
+//
+// Not http.Server.SetKeepAlivesEnabled(false): it also closes every idle
+// connection at once, and a request a client sends on one at that moment is
+// lost (a POST is not retried), as Shutdown loses it later. Here an idle
+// connection gets its next request answered, then closes.
+func closeWhenDraining(draining *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // apiHandler returns the service's handler: the probes first, then the links

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRunConfigErrors: a bad value exits 2 with one line naming the variable.
@@ -137,6 +144,117 @@ func FuzzConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// lines is an io.Writer that sends each line written to it on a channel, so a
+// test can wait for a log line without polling.
+type lines chan string
+
+func (l lines) Write(p []byte) (int, error) {
+	for line := range strings.SplitSeq(strings.TrimSuffix(string(p), "\n"), "\n") {
+		select {
+		case l <- line:
+		default: // nobody waits for this one
+		}
+	}
+	return len(p), nil
+}
+
+// waitLine returns the first line from l holding msg, or fails the test after a while.
+func waitLine(t *testing.T, l lines, msg string) string {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case line := <-l:
+			if strings.Contains(line, msg) {
+				return line
+			}
+		case <-timeout:
+			t.Fatalf("no log line holding %q after 10s", msg)
+		}
+	}
+}
+
+// TestServeDrainClosesConnections: once the shutdown delay has begun, a
+// keep-alive connection (opened before, or new) gets one response with
+// Connection: close and is then closed; before, connections are kept alive.
+// The idle connection is answered, not dropped: a request sent on it as
+// draining begins is not lost.
+func TestServeDrainClosesConnections(t *testing.T) {
+	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("SHUTDOWN_DELAY", "5s")
+	t.Setenv("DATABASE_URL", "postgres://u@127.0.0.1:1/db?sslmode=disable&connect_timeout=1")
+	t.Setenv("MEMCACHED_SERVERS", "127.0.0.1:1")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	logs := make(lines, 100)
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve"}, logs, io.Discard) }()
+
+	var listening struct{ Addr string }
+	if err := json.Unmarshal([]byte(waitLine(t, logs, `"msg":"listening"`)), &listening); err != nil {
+		t.Fatal(err)
+	}
+	dial := func() (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", listening.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	// get sends GET /livez on c and returns whether the response says the server closes c.
+	get := func(c net.Conn, r *bufio.Reader) bool {
+		t.Helper()
+		if _, err := io.WriteString(c, "GET /livez HTTP/1.1\r\nHost: app\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /livez: %d", resp.StatusCode)
+		}
+		return resp.Close
+	}
+	// closed reports whether the server closes c within a second: well inside the delay.
+	closed := func(c net.Conn, r *bufio.Reader) bool {
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := r.ReadByte()
+		return errors.Is(err, io.EOF)
+	}
+
+	idle, idleR := dial()
+	for i := range 2 {
+		if get(idle, idleR) {
+			t.Fatalf("request %d before draining: Connection: close", i+1)
+		}
+	}
+
+	cancel() // as SIGTERM does
+	waitLine(t, logs, "shutdown: draining")
+	if !get(idle, idleR) {
+		t.Error("on a keep-alive connection from before, a response while draining has no Connection: close")
+	}
+	if !closed(idle, idleR) {
+		t.Error("a keep-alive connection from before stays open after its first response while draining")
+	}
+	c, r := dial()
+	if !get(c, r) {
+		t.Error("a response while draining has no Connection: close")
+	}
+	if !closed(c, r) {
+		t.Error("the connection stays open after its first response while draining")
+	}
+	if code := <-done; code != 0 {
+		t.Errorf("serve exited %d", code)
+	}
 }
 
 // TestConfigErrorsHideSecrets: no malformed value of a URL-bearing variable

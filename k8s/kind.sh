@@ -2,14 +2,17 @@
 # The stack in a local kind cluster. Called by the Makefile:
 #   k8s/kind.sh up     create the cluster if absent, load the images, apply, wait
 #   k8s/kind.sh demo   stop PostgreSQL and show readiness at work, checking each step
-#   k8s/kind.sh e2e    up, demo, then delete the cluster; exit non-zero on any failure
+#   k8s/kind.sh scenarios  the zero-failed-requests scenarios under load (k8s/cluster, go test -tags kind)
+#   k8s/kind.sh e2e    up, scenarios, demo, then delete the cluster; exit non-zero on any failure
 #   k8s/kind.sh down   delete the cluster
 # Settings come from the environment (the Makefile exports them): KIND, KUBECTL,
-# KIND_CLUSTER, KIND_IMAGE, IMG, POSTGRES_IMAGE, MEMCACHED_IMAGE, APP_PORT.
+# KIND_CLUSTER, KIND_IMAGE, IMG, POSTGRES_IMAGE, MEMCACHED_IMAGE, APP_PORT, GO,
+# LOAD_RATE (requests/s of the scenarios' load, 120 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KIND=${KIND:-kind}
+GO=${GO:-go}
 KUBECTL=${KUBECTL:-kubectl}
 KIND_CLUSTER=${KIND_CLUSTER:-gok8s}
 IMG=${IMG:-gok8s:dev}
@@ -140,9 +143,16 @@ demo() {
 
   pod=$(k get pods -l app.kubernetes.io/name=gok8s -o jsonpath='{.items[0].metadata.name}')
   pf_port=$(( 20000 + RANDOM % 10000 ))
-  k port-forward "pod/$pod" "$pf_port:8080" >/dev/null 2>&1 &
+  k port-forward "pod/$pod" "$pf_port:8080" "$((pf_port + 1)):metrics" >/dev/null 2>&1 &
   PF_PID=$!
   poll 20 curl -s -o /dev/null "http://127.0.0.1:$pf_port/livez" || fail "port-forward to $pod did not come up"
+  echo "Its metrics port (GET :9090/metrics), the readiness gauge and the PostgreSQL check's up gauge:"
+  local series
+  series=$(curl -sS --max-time 3 "http://127.0.0.1:$((pf_port + 1))/metrics" | grep -E '^gok8s_ready |^gok8s_probe_check_up\{check="postgres/default"\} ') ||
+    fail "no gok8s_ready or gok8s_probe_check_up{check=\"postgres/default\"} on the metrics port"
+  echo "$series"
+  grep -qx 'gok8s_ready 0' <<<"$series" || fail "gok8s_ready is not 0 with PostgreSQL down"
+  grep -qx 'gok8s_probe_check_up{check="postgres/default"} 0' <<<"$series" || fail "the postgres/default check is not down"
   echo "Straight to pod $pod (port-forward), as the kubelet probes it:"
   echo "GET /readyz?verbose -> $(status_of "http://127.0.0.1:$pf_port/readyz")"
   curl -s "http://127.0.0.1:$pf_port/readyz?verbose"
@@ -172,7 +182,32 @@ demo() {
   say "Demo passed."
 }
 
+# scenarios: the app under load through rollouts, a drain, scaling and outages
+# (k8s/cluster/kind_test.go). The rollout to a new tag uses the app's image
+# re-tagged and loaded into the cluster.
+scenarios() {
+  local image; image="${IMG%:*}:e2e-$(date +%s)" # a new tag each run: a real rollout
+  say "Scenarios under load (LOAD_RATE ${LOAD_RATE:-120}/s): re-tagging $IMG as $image and loading it"
+  docker tag "$IMG" "$image"
+  $KIND load docker-image --name "$KIND_CLUSTER" "$image"
+  (cd k8s && KIND_CONTEXT="kind-$KIND_CLUSTER" APP_URL="$URL" ROLLOUT_IMAGE="$image" PROBE_IMAGE="$MEMCACHED_IMAGE" \
+    $GO test -tags kind -count=1 -v -timeout 15m -run '^TestKind$' ./cluster)
+}
+
 down() { $KIND delete cluster --name "$KIND_CLUSTER"; }
+
+# checked CMD: run CMD in a subshell with set -e in force and leave its exit
+# status in $checked_rc. (`CMD || rc=$?` would switch set -e off inside CMD.)
+checked() {
+  set +e
+  (
+    set -e
+    trap stop_port_forward EXIT
+    "$@"
+  )
+  checked_rc=$?
+  set -e
+}
 
 e2e() {
   local start rc=0; start=$(now)
@@ -183,15 +218,20 @@ e2e() {
   trap 'stop_port_forward; say "Deleting the cluster"; down || true' EXIT
   up
   local up_done; up_done=$(now)
-  demo || rc=$?
-  say "kind-e2e: up $(awk -v a="$start" -v b="$up_done" 'BEGIN {printf "%.1f s", b - a}'), total $(since "$start"), exit $rc"
+  checked scenarios
+  rc=$checked_rc
+  local scenarios_done; scenarios_done=$(now)
+  checked demo
+  [ "$checked_rc" = 0 ] || rc=$checked_rc
+  say "kind-e2e: up $(awk -v a="$start" -v b="$up_done" 'BEGIN {printf "%.1f s", b - a}'), scenarios $(awk -v a="$up_done" -v b="$scenarios_done" 'BEGIN {printf "%.1f s", b - a}'), total $(since "$start"), exit $rc"
   return $rc
 }
 
 case "${1:-}" in
   up) up ;;
   demo) demo ;;
+  scenarios) scenarios ;;
   e2e) e2e ;;
   down) down ;;
-  *) echo "usage: $0 up|demo|e2e|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up|demo|scenarios|e2e|down" >&2; exit 2 ;;
 esac
