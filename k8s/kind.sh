@@ -159,7 +159,7 @@ demo() {
   [ "$(status_of "http://127.0.0.1:$pf_port/readyz")" = 503 ] || fail "/readyz is not 503 with PostgreSQL down"
   echo "GET /livez -> $(status_of "http://127.0.0.1:$pf_port/livez")"
   [ "$(status_of "http://127.0.0.1:$pf_port/livez")" = 200 ] || fail "/livez is not 200 with PostgreSQL down"
-  echo "Through the Service ($URL), which has no ready endpoint now: GET /livez -> $(status_of "$URL/livez") (000: refused)"
+  echo "Through the Service ($URL), which has no ready endpoint now: GET /livez -> $(status_of "$URL/livez") (000: no answer)"
   echo "What the kubelet saw (events of the app pods):"
   local pods; pods=$(k get pods -l app.kubernetes.io/name=gok8s -o jsonpath='{.items[*].metadata.name}')
   k get events --field-selector reason=Unhealthy --sort-by=.lastTimestamp \

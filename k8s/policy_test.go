@@ -214,11 +214,6 @@ var appVariables = sync.OnceValues(func() ([]string, error) {
 // goRuntimeVariables are read by the Go runtime, not by the app's config.
 var goRuntimeVariables = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG", "GOTRACEBACK"}
 
-// pendingVariables are variables the manifests set for app features being
-// added on other branches (PROBE_OPTIONAL: issue 11).
-// Delete each name once `app help` lists it.
-var pendingVariables = []string{"PROBE_OPTIONAL"}
-
 // A policy returns what is wrong with the objects, or nothing.
 type policy func(o objects) []string
 
@@ -419,7 +414,7 @@ func configKeys(o objects) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
-	known = slices.Concat(known, goRuntimeVariables, pendingVariables)
+	known = slices.Concat(known, goRuntimeVariables)
 	_, c, ok := o.app()
 	if !ok {
 		return nil
