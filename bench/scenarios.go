@@ -201,18 +201,6 @@ func Throughput(targets []Target, rounds, clients int, d time.Duration) (map[str
 	tr := &http.Transport{MaxIdleConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	get := func(url string) error {
-		resp, err := client.Get(url)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
-		}
-		return nil
-	}
 	out := map[string][]float64{}
 	for round := range rounds {
 		for k := range targets {
@@ -226,7 +214,7 @@ func Throughput(targets []Target, rounds, clients int, d time.Duration) (map[str
 			for range clients {
 				wg.Go(func() {
 					for time.Now().Before(end) {
-						if err := get(urls[i]); err != nil {
+						if err := getOK(client, urls[i]); err != nil {
 							failed.Store(err)
 							return
 						}
@@ -242,4 +230,19 @@ func Throughput(targets []Target, rounds, clients int, d time.Duration) (map[str
 		}
 	}
 	return out, nil
+}
+
+// getOK GETs url with client, reads the whole body, and returns an error
+// unless the answer is 200.
+func getOK(client *http.Client, url string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+	}
+	return nil
 }
