@@ -23,8 +23,8 @@ import (
 type config struct {
 	HTTPAddr          string        `envconfig:"HTTP_ADDR" default:":8080" desc:"address the HTTP server listens on"`
 	ReadHeaderTimeout time.Duration `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read a request's headers"`
-	ReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"15s" desc:"time to read a whole request"`
-	WriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"15s" desc:"time to write a response"`
+	ReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"15s" desc:"time to read a whole API request"`
+	WriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"15s" desc:"time to answer an API request"`
 	IdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"60s" desc:"keep-alive time between requests"`
 	MaxBodyBytes      int64         `envconfig:"HTTP_MAX_BODY_BYTES" default:"1048576" desc:"largest request body"`
 	AdminAddr         string        `envconfig:"ADMIN_ADDR" desc:"address of the admin listener (GET /metrics, /debug/pprof/), not HTTP_ADDR's port; empty: none"`

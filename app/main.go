@@ -144,10 +144,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           closeWhenDraining(&draining, apiHandler(ready, repo, reg, cfg.MaxBodyBytes, log)),
+		Handler: closeWhenDraining(&draining, apiHandler(ready, repo, reg, log, apiLimits{
+			maxBody: cfg.MaxBodyBytes, read: cfg.ReadTimeout, write: cfg.WriteTimeout,
+		})),
+		// HTTP_READ_TIMEOUT and HTTP_WRITE_TIMEOUT bound each API request (see
+		// withDeadlines), not the server's: probes read no body and write a
+		// few bytes, and skip two deadline changes per request.
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -231,12 +234,36 @@ func closeWhenDraining(draining *atomic.Bool, h http.Handler) http.Handler {
 	})
 }
 
+// apiLimits are the bounds apiHandler puts on each API request.
+type apiLimits struct {
+	maxBody     int64         // bytes of request body
+	read, write time.Duration // time to read the whole request, and to answer it
+}
+
 // apiHandler returns the service's handler: the probes first, then the links
-// API behind the access log, the body limit and the HTTP metrics. Probe
-// requests are neither logged nor counted.
-func apiHandler(ready *probes.Readiness, repo links.Repository, reg prometheus.Registerer, maxBody int64, log *slog.Logger) http.Handler {
+// API behind its deadlines, the access log, the body limit and the HTTP
+// metrics. Probe requests are neither logged nor counted.
+func apiHandler(ready *probes.Readiness, repo links.Repository, reg prometheus.Registerer, log *slog.Logger, lim apiLimits) http.Handler {
 	api := metrics.HTTPHandler(reg, links.NewHandler(repo, log)) // inside MaxBytesHandler, which copies the request
-	return middleware.Probes(ready)(accesslog.Handler(log, http.MaxBytesHandler(api, maxBody)))
+	return middleware.Probes(ready)(withDeadlines(lim.read, lim.write, accesslog.Handler(log, http.MaxBytesHandler(api, lim.maxBody))))
+}
+
+// withDeadlines returns a [http.Handler] that sets the connection's read and
+// write deadlines to read and write from now (0 leaves one unset), then calls
+// h: what http.Server's ReadTimeout and WriteTimeout do, for the requests h
+// serves only. net/http clears both before the connection's next request.
+func withDeadlines(read, write time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		if read > 0 {
+			_ = rc.SetReadDeadline(now.Add(read)) // fails only on a writer without deadlines; then h runs unbounded
+		}
+		if write > 0 {
+			_ = rc.SetWriteDeadline(now.Add(write))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // checkNames returns the names of checks.

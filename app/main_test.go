@@ -176,26 +176,35 @@ func waitLine(t *testing.T, l lines, msg string) string {
 	}
 }
 
+// startServe runs the serve command on a loopback port, with env over
+// unreachable backends, and returns its address, its log lines, a cancel that
+// stops it as SIGTERM does, and its exit code once it has stopped.
+func startServe(t *testing.T, env map[string]string) (listening struct{ Addr string }, logs lines, cancel context.CancelFunc, done <-chan int) {
+	t.Helper()
+	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("DATABASE_URL", "postgres://u@127.0.0.1:1/db?sslmode=disable&connect_timeout=1")
+	t.Setenv("MEMCACHED_SERVERS", "127.0.0.1:1")
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	logs = make(lines, 100)
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, []string{"serve"}, logs, io.Discard) }()
+	if err := json.Unmarshal([]byte(waitLine(t, logs, `"msg":"listening"`)), &listening); err != nil {
+		t.Fatal(err)
+	}
+	return listening, logs, cancel, exit
+}
+
 // TestServeDrainClosesConnections: once the shutdown delay has begun, a
 // keep-alive connection (opened before, or new) gets one response with
 // Connection: close and is then closed; before, connections are kept alive.
 // The idle connection is answered, not dropped: a request sent on it as
 // draining begins is not lost.
 func TestServeDrainClosesConnections(t *testing.T) {
-	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
-	t.Setenv("SHUTDOWN_DELAY", "5s")
-	t.Setenv("DATABASE_URL", "postgres://u@127.0.0.1:1/db?sslmode=disable&connect_timeout=1")
-	t.Setenv("MEMCACHED_SERVERS", "127.0.0.1:1")
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	logs := make(lines, 100)
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve"}, logs, io.Discard) }()
-
-	var listening struct{ Addr string }
-	if err := json.Unmarshal([]byte(waitLine(t, logs, `"msg":"listening"`)), &listening); err != nil {
-		t.Fatal(err)
-	}
+	listening, logs, cancel, done := startServe(t, map[string]string{"SHUTDOWN_DELAY": "5s"})
 	dial := func() (net.Conn, *bufio.Reader) {
 		t.Helper()
 		c, err := net.DialTimeout("tcp", listening.Addr, 5*time.Second)
@@ -252,6 +261,51 @@ func TestServeDrainClosesConnections(t *testing.T) {
 	if !closed(c, r) {
 		t.Error("the connection stays open after its first response while draining")
 	}
+	if code := <-done; code != 0 {
+		t.Errorf("serve exited %d", code)
+	}
+}
+
+// TestServeDeadlines: HTTP_READ_TIMEOUT bounds an API request whose body
+// does not come (408, the connection closed), while a probe that announces a
+// body it never sends is answered at once; neither waits for the other's bound.
+func TestServeDeadlines(t *testing.T) {
+	listening, _, cancel, done := startServe(t, map[string]string{"HTTP_READ_TIMEOUT": "300ms", "SHUTDOWN_DELAY": "0s"})
+	tests := []struct {
+		name, request string
+		status        int
+		min, max      time.Duration
+	}{
+		{"api body never sent", "POST /api/links HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"url\":", 408, 250 * time.Millisecond, 3 * time.Second},
+		{"probe body never sent", "GET /livez HTTP/1.1\r\nHost: app\r\nContent-Length: 50\r\n\r\n", 200, 0, 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", listening.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			start := time.Now()
+			if _, err := io.WriteString(c, tt.request); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || !resp.Close {
+				t.Errorf("got %d, Connection: close %v; want %d and close", resp.StatusCode, resp.Close, tt.status)
+			}
+			if took < tt.min || took > tt.max {
+				t.Errorf("answered after %s, want between %s and %s", took, tt.min, tt.max)
+			}
+		})
+	}
+	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("serve exited %d", code)
 	}

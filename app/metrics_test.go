@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gok8s/gok8s/app/internal/links"
 	"github.com/gok8s/gok8s/probes"
@@ -47,7 +48,7 @@ func TestAPIHandlerMetrics(t *testing.T) {
 	}
 	ready.MarkStarted()
 	reg := prometheus.NewPedanticRegistry()
-	h := apiHandler(ready, oneLink{}, reg, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := apiHandler(ready, oneLink{}, reg, slog.New(slog.NewTextHandler(io.Discard, nil)), apiLimits{maxBody: 1 << 20, read: time.Minute, write: time.Minute})
 
 	for _, r := range []struct{ method, path, body string }{
 		{"GET", "/livez", ""}, {"GET", "/readyz", ""}, {"GET", "/readyz?verbose", ""}, {"HEAD", "/healthz", ""},

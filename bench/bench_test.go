@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -275,17 +274,7 @@ func BenchmarkServer(b *testing.B) {
 
 // appServer returns a maker of servers for h with the app's settings.
 func appServer(h http.Handler) func() *http.Server {
-	return func() *http.Server {
-		return &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       15 * time.Second,
-			WriteTimeout:      15 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn),
-		}
-	}
+	return func() *http.Server { return NewServer(Target{Handler: h, App: true}) }
 }
 
 // serveHTTP serves srv on a loopback port and GETs path from parallel clients

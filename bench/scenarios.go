@@ -140,11 +140,22 @@ type Target struct {
 }
 
 // ServerTargets returns the targets of the Throughput scenario: a bare net/http
-// handler writing "ok", then gok8s's /livez and cached /readyz (two checks)
-// through a server set up as the app's, with Probes in front of an API that
-// probe paths never reach.
+// handler writing "ok"; the same handler on a second server, so that the
+// report shows how far two identical servers measure apart; that handler
+// with the two headers every probe response carries (Cache-Control: no-store,
+// X-Content-Type-Options: nosniff), the least a probe can cost through
+// net/http; then gok8s's /livez and cached /readyz (two checks) through a
+// server set up as the app's, with Probes in front of an API that probe paths
+// never reach.
 func ServerTargets() ([]Target, error) {
-	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	body := []byte("ok")
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body) })
+	noStore, nosniff := []string{"no-store"}, []string{"nosniff"}
+	headers := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Cache-Control"], h["X-Content-Type-Options"] = noStore, nosniff
+		_, _ = w.Write(body)
+	})
 	ready, err := probes.NewReadiness([]probes.Checker{
 		probes.Func("postgres/default", noopCheck),
 		probes.Func("memcached/cache:11211", noopCheck),
@@ -156,6 +167,8 @@ func ServerTargets() ([]Target, error) {
 	app := middleware.Probes(ready)(http.NotFoundHandler())
 	return []Target{
 		{Name: "bare", Handler: bare, Path: "/"},
+		{Name: "bare, second server", Handler: bare, Path: "/"},
+		{Name: "bare + 2 headers", Handler: headers, Path: "/"},
 		{Name: "livez", Handler: app, Path: "/livez", App: true},
 		{Name: "readyz", Handler: app, Path: "/readyz", App: true},
 	}, nil
@@ -164,7 +177,8 @@ func ServerTargets() ([]Target, error) {
 func noopCheck(context.Context) error { return nil }
 
 // NewServer returns the http.Server for t: the app's settings (app/main.go's
-// timeouts, header limit and error log) when t.App, net/http's defaults and a
+// header and idle timeouts, header limit and error log; its read and write
+// timeouts bound API requests only) when t.App, net/http's defaults and a
 // header timeout otherwise.
 func NewServer(t Target) *http.Server {
 	if !t.App {
@@ -173,8 +187,6 @@ func NewServer(t Target) *http.Server {
 	return &http.Server{
 		Handler:           t.Handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn),

@@ -99,10 +99,12 @@ func LivenessHandler() http.Handler {
 // does not ask for JSON) gets the same information as a JSON object.
 //
 // Responses are text/plain; charset=utf-8 (or application/json) with
-// Cache-Control: no-store and X-Content-Type-Options: nosniff. Methods other
-// than GET and HEAD get 405. Mounted on a [http.ServeMux] pattern that ends in
-// {check...}, such as "GET /readyz/{check...}", it answers for that one check
-// or group, or 404 if there is none.
+// Cache-Control: no-store and X-Content-Type-Options: nosniff. A probe reads
+// no request body: an HTTP/1 request that has one is answered with
+// Connection: close, so that the server does not wait for the body to discard
+// it. Methods other than GET and HEAD get 405. Mounted on a [http.ServeMux]
+// pattern that ends in {check...}, such as "GET /readyz/{check...}", it
+// answers for that one check or group, or 404 if there is none.
 func ReadinessHandler(ready *probes.Readiness) http.Handler {
 	return newProbeHandler("readyz", ready)
 }
@@ -166,23 +168,24 @@ type probeHandler struct {
 
 	// Header values, made once; each slice is full (len == cap), so that a
 	// later Header().Add copies instead of writing into it.
-	textType, jsonType, noStore, nosniff, allow, okLength []string
-	okBody                                                []byte
+	textType, jsonType, noStore, nosniff, allow, okLength, connClose []string
+	okBody                                                           []byte
 }
 
 var _ http.Handler = (*probeHandler)(nil)
 
 func newProbeHandler(endpoint string, ready *probes.Readiness) *probeHandler {
 	return &probeHandler{
-		endpoint: endpoint,
-		ready:    ready,
-		textType: []string{"text/plain; charset=utf-8"},
-		jsonType: []string{"application/json"},
-		noStore:  []string{"no-store"},
-		nosniff:  []string{"nosniff"},
-		allow:    []string{"GET, HEAD"},
-		okLength: []string{"2"},
-		okBody:   []byte("ok"),
+		endpoint:  endpoint,
+		ready:     ready,
+		textType:  []string{"text/plain; charset=utf-8"},
+		jsonType:  []string{"application/json"},
+		noStore:   []string{"no-store"},
+		nosniff:   []string{"nosniff"},
+		allow:     []string{"GET, HEAD"},
+		okLength:  []string{"2"},
+		connClose: []string{"close"},
+		okBody:    []byte("ok"),
 	}
 }
 
@@ -198,7 +201,12 @@ func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check strin
 	h := w.Header()
 	h["Cache-Control"] = p.noStore
 	h["X-Content-Type-Options"] = p.nosniff
-	h["Content-Type"] = p.textType
+	if r.ContentLength != 0 && r.ProtoMajor == 1 {
+		// A probe reads no body. Closing the connection after the answer keeps
+		// net/http from first waiting for the body to discard it, which on a
+		// server without a ReadTimeout a client could make last for ever.
+		h["Connection"] = p.connClose
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h["Allow"] = p.allow
 		p.write(w, r, http.StatusMethodNotAllowed, "method not allowed\n")
@@ -240,8 +248,7 @@ func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check strin
 	}
 	switch {
 	case asJSON:
-		h["Content-Type"] = p.jsonType
-		p.write(w, r, status, p.jsonBody(rep))
+		p.writeJSON(w, r, status, p.jsonBody(rep))
 	case q.Has("verbose"):
 		p.write(w, r, status, p.verboseBody(rep))
 	case rep.NotReady != nil:
@@ -251,13 +258,21 @@ func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check strin
 	}
 }
 
-// writeOK writes 200 and the body "ok" without allocating.
+// writeOK writes 200 and the body "ok" without allocating. For GET it leaves
+// Content-Type and Content-Length to the ResponseWriter, which net/http
+// documents it derives from the body: "ok" is sniffed as text/plain;
+// charset=utf-8, and its 2 bytes are counted. net/http copies the header map
+// at WriteHeader and writes each entry, so the most frequent response carries
+// two entries fewer. A HEAD writes no body, so both are set.
 func (p *probeHandler) writeOK(w http.ResponseWriter, r *http.Request) {
-	w.Header()["Content-Length"] = p.okLength
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(p.okBody)
+	if r.Method == http.MethodHead {
+		h := w.Header()
+		h["Content-Type"] = p.textType
+		h["Content-Length"] = p.okLength
+		w.WriteHeader(http.StatusOK)
+		return
 	}
+	_, _ = w.Write(p.okBody)
 }
 
 func (p *probeHandler) has(check string) bool {
@@ -284,7 +299,19 @@ func (p *probeHandler) report(r *http.Request, f probes.Filter) probes.Report {
 	return rep
 }
 
+// write writes status and a text/plain body.
 func (p *probeHandler) write(w http.ResponseWriter, r *http.Request, status int, body string) {
+	w.Header()["Content-Type"] = p.textType
+	p.writeBody(w, r, status, body)
+}
+
+// writeJSON writes status and a JSON body.
+func (p *probeHandler) writeJSON(w http.ResponseWriter, r *http.Request, status int, body string) {
+	w.Header()["Content-Type"] = p.jsonType
+	p.writeBody(w, r, status, body)
+}
+
+func (p *probeHandler) writeBody(w http.ResponseWriter, r *http.Request, status int, body string) {
 	w.Header()["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {

@@ -1,9 +1,12 @@
 package middleware
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -220,6 +223,97 @@ func TestHandlersOnMux(t *testing.T) {
 		{name: "readyz check", target: "/readyz/postgres/default", status: 200, body: "ok"},
 		{name: "readyz unknown", target: "/readyz/nope", status: 404, body: "no check named \"nope\"\n"},
 	})
+}
+
+// TestWireHeaders: through a real net/http server every probe response carries
+// exactly Content-Type, Content-Length, Cache-Control and X-Content-Type-Options,
+// including the 200 "ok" of GET, whose type and length net/http derives from
+// the body.
+func TestWireHeaders(t *testing.T) {
+	srv := httptest.NewServer(Probes(newReadiness(t, false))(app))
+	defer srv.Close()
+	text, json := "text/plain; charset=utf-8", "application/json"
+	tests := []struct {
+		method, target, accept string
+		status                 int
+		ctype, length          string
+	}{
+		{method: http.MethodGet, target: "/livez", status: 200, ctype: text, length: "2"},
+		{method: http.MethodHead, target: "/livez", status: 200, ctype: text, length: "2"},
+		{method: http.MethodGet, target: "/readyz", status: 200, ctype: text, length: "2"},
+		{method: http.MethodHead, target: "/readyz", status: 200, ctype: text, length: "2"},
+		{method: http.MethodGet, target: "/readyz/postgres/default", status: 200, ctype: text, length: "2"},
+		{method: http.MethodGet, target: "/livez?verbose", status: 200, ctype: text, length: "30"},
+		{method: http.MethodGet, target: "/livez", accept: json, status: 200, ctype: json, length: "57"},
+		{method: http.MethodGet, target: "/readyz/nope", status: 404, ctype: text, length: "22"},
+		{method: http.MethodPost, target: "/readyz", status: 405, ctype: text, length: "19"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target+" "+tt.accept, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, tt.method, srv.URL+tt.target, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			want := map[string]string{
+				"Content-Type":           tt.ctype,
+				"Content-Length":         tt.length,
+				"Cache-Control":          "no-store",
+				"X-Content-Type-Options": "nosniff",
+			}
+			for k, v := range want {
+				if got := resp.Header.Values(k); len(got) != 1 || got[0] != v {
+					t.Errorf("%s = %q, want [%q]", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+// TestProbeWithBody: a probe request that announces a body it never sends is
+// answered at once, on a server without a ReadTimeout, and its connection
+// closed, instead of the server waiting to discard the body.
+func TestProbeWithBody(t *testing.T) {
+	srv := httptest.NewServer(Probes(newReadiness(t, false))(app))
+	defer srv.Close()
+	tests := []struct{ name, request string }{
+		{"content-length", "GET /livez HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"},
+		{"chunked", "GET /readyz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{"post", "POST /readyz HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			if _, err := io.WriteString(c, tt.request); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no response while the body is pending: %v", err)
+			}
+			resp.Body.Close()
+			if !resp.Close {
+				t.Error("response keeps the connection open")
+			}
+		})
+	}
 }
 
 // TestProbesKeepsRequest: the middleware passes the very request it got.
