@@ -248,7 +248,7 @@ func (p *probeHandler) serve(w http.ResponseWriter, r *http.Request, check strin
 	}
 	switch {
 	case asJSON:
-		p.writeJSON(w, r, status, p.jsonBody(rep))
+		p.writeBody(w, r, status, p.jsonType, p.jsonBody(rep))
 	case q.Has("verbose"):
 		p.write(w, r, status, p.verboseBody(rep))
 	case rep.NotReady != nil:
@@ -301,18 +301,14 @@ func (p *probeHandler) report(r *http.Request, f probes.Filter) probes.Report {
 
 // write writes status and a text/plain body.
 func (p *probeHandler) write(w http.ResponseWriter, r *http.Request, status int, body string) {
-	w.Header()["Content-Type"] = p.textType
-	p.writeBody(w, r, status, body)
+	p.writeBody(w, r, status, p.textType, body)
 }
 
-// writeJSON writes status and a JSON body.
-func (p *probeHandler) writeJSON(w http.ResponseWriter, r *http.Request, status int, body string) {
-	w.Header()["Content-Type"] = p.jsonType
-	p.writeBody(w, r, status, body)
-}
-
-func (p *probeHandler) writeBody(w http.ResponseWriter, r *http.Request, status int, body string) {
-	w.Header()["Content-Length"] = []string{strconv.Itoa(len(body))}
+// writeBody writes status and body, of Content-Type ctype.
+func (p *probeHandler) writeBody(w http.ResponseWriter, r *http.Request, status int, ctype []string, body string) {
+	h := w.Header()
+	h["Content-Type"] = ctype
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write([]byte(body))

@@ -37,9 +37,14 @@ func Postgres(name string, db Pinger) Checker {
 
 // PostgresPools returns one [Postgres] check per entry of pools, sorted by name.
 func PostgresPools[P Pinger](pools map[string]P) []Checker {
+	return byName(pools, func(name string, db P) Checker { return Postgres(name, db) })
+}
+
+// byName returns check(name, pool) for each entry of pools, sorted by name.
+func byName[P any](pools map[string]P, check func(name string, pool P) Checker) []Checker {
 	checks := make([]Checker, 0, len(pools))
 	for _, name := range slices.Sorted(maps.Keys(pools)) {
-		checks = append(checks, Postgres(name, pools[name]))
+		checks = append(checks, check(name, pools[name]))
 	}
 	return checks
 }
@@ -87,11 +92,7 @@ func PostgresConn(name string, pool *pgxpool.Pool) Checker {
 
 // PostgresConns returns one [PostgresConn] check per entry of pools, sorted by name.
 func PostgresConns(pools map[string]*pgxpool.Pool) []Checker {
-	checks := make([]Checker, 0, len(pools))
-	for _, name := range slices.Sorted(maps.Keys(pools)) {
-		checks = append(checks, PostgresConn(name, pools[name]))
-	}
-	return checks
+	return byName(pools, PostgresConn)
 }
 
 type postgresConn struct {
