@@ -23,7 +23,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}"
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/app /app
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8080 50051
 # No shell in the image: the binary probes itself (GET /readyz on HTTP_ADDR's port).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["/app", "healthcheck"]
 ENTRYPOINT ["/app"]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"reflect"
@@ -29,9 +30,15 @@ type config struct {
 	MaxBodyBytes      int64         `envconfig:"HTTP_MAX_BODY_BYTES" default:"1048576" desc:"largest request body"`
 	AdminAddr         string        `envconfig:"ADMIN_ADDR" desc:"address of the admin listener (GET /metrics, /debug/pprof/), not HTTP_ADDR's port; empty: none"`
 
-	DatabaseURL       string       `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)" secret:"true"`
-	ExtraDatabaseURLs databaseURLs `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url" secret:"true"`
-	DatabaseMaxConns  int32        `envconfig:"DATABASE_MAX_CONNS" default:"10" desc:"connections per pool"`
+	GRPCAddr                  string        `envconfig:"GRPC_ADDR" default:":50051" desc:"address the gRPC server listens on (links API, grpc.health.v1, reflection), not HTTP_ADDR's or ADMIN_ADDR's port; empty: none"`
+	GRPCTimeout               time.Duration `envconfig:"GRPC_TIMEOUT" default:"15s" desc:"bound on one links RPC (a shorter client deadline wins)"`
+	GRPCMaxConnectionAge      time.Duration `envconfig:"GRPC_MAX_CONNECTION_AGE" default:"5m" desc:"a gRPC connection's lifetime (±10%), after which the client reconnects through the Service"`
+	GRPCMaxConnectionAgeGrace time.Duration `envconfig:"GRPC_MAX_CONNECTION_AGE_GRACE" default:"20s" desc:"then, how long its RPCs in flight have to finish"`
+
+	DatabaseURL        string        `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)" secret:"true"`
+	ExtraDatabaseURLs  databaseURLs  `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url" secret:"true"`
+	DatabaseMaxConns   int32         `envconfig:"DATABASE_MAX_CONNS" default:"10" desc:"connections per pool"`
+	DatabaseRetryAfter time.Duration `envconfig:"DATABASE_RETRY_AFTER" default:"5s" desc:"Retry-After of the 503 answered while PostgreSQL cannot be reached (whole seconds, rounded up)"`
 
 	MemcachedServers []string      `envconfig:"MEMCACHED_SERVERS" default:"localhost:11211" desc:"memcached servers, host:port,host:port"`
 	CacheTTL         time.Duration `envconfig:"CACHE_TTL" default:"5m" desc:"how long a link stays cached (whole seconds)"`
@@ -125,6 +132,9 @@ func (c config) validate() error {
 		{"HTTP_READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"HTTP_READ_TIMEOUT", c.ReadTimeout},
 		{"HTTP_WRITE_TIMEOUT", c.WriteTimeout}, {"HTTP_IDLE_TIMEOUT", c.IdleTimeout},
 		{"CACHE_TIMEOUT", c.CacheTimeout}, {"PROBE_TIMEOUT", c.ProbeTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"GRPC_TIMEOUT", c.GRPCTimeout}, {"GRPC_MAX_CONNECTION_AGE", c.GRPCMaxConnectionAge},
+		{"GRPC_MAX_CONNECTION_AGE_GRACE", c.GRPCMaxConnectionAgeGrace},
+		{"DATABASE_RETRY_AFTER", c.DatabaseRetryAfter},
 	} {
 		if t.d <= 0 {
 			bad(t.name, "must be more than 0")
@@ -147,6 +157,20 @@ func (c config) validate() error {
 			}
 		}
 	}
+	if c.GRPCAddr != "" {
+		if err := validateHostPort("GRPC_ADDR", c.GRPCAddr); err != nil {
+			errs = append(errs, err)
+		} else if _, port, _ := net.SplitHostPort(c.GRPCAddr); port != "0" {
+			api, _ := c.listenPort()
+			_, admin, _ := net.SplitHostPort(c.AdminAddr)
+			switch port {
+			case api:
+				bad("GRPC_ADDR", fmt.Sprintf("must not use HTTP_ADDR's port %s", port))
+			case admin:
+				bad("GRPC_ADDR", fmt.Sprintf("must not use ADMIN_ADDR's port %s", port))
+			}
+		}
+	}
 	if c.CacheTTL < time.Second {
 		bad("CACHE_TTL", "must be at least 1s")
 	}
@@ -156,10 +180,11 @@ func (c config) validate() error {
 	if c.DatabaseMaxConns < 1 {
 		bad("DATABASE_MAX_CONNS", "must be at least 1")
 	}
-	if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
-		bad("DATABASE_URL", "does not parse as a PostgreSQL URL")
+	if _, err := parseDatabaseURL("DATABASE_URL", c.DatabaseURL); err != nil {
+		errs = append(errs, err)
 	}
-	for name, u := range c.ExtraDatabaseURLs {
+	for _, name := range slices.Sorted(maps.Keys(c.ExtraDatabaseURLs)) {
+		u := c.ExtraDatabaseURLs[name]
 		if !poolName.MatchString(name) { // not quoted: a misplaced URL may hold a password
 			bad("EXTRA_DATABASE_URLS", "a name must be 1 to 32 lower-case letters, digits, '-' or '_'")
 		} else if name == "default" {
@@ -212,18 +237,35 @@ func (c config) newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// attrs returns the configuration for the start-up log line, passwords masked.
+// attrs returns the configuration for the start-up log line: every variable
+// of config, by its name in lower case, with the passwords of the values that
+// may hold one (tag secret:"true") masked.
 func (c config) attrs() []any {
-	extra := make([]string, 0, len(c.ExtraDatabaseURLs))
-	for name, u := range c.ExtraDatabaseURLs {
-		extra = append(extra, name+":"+maskURL(u))
+	v := reflect.ValueOf(c)
+	attrs := make([]any, 0, 2*v.NumField())
+	for i := range v.NumField() {
+		f, value := v.Type().Field(i), v.Field(i).Interface()
+		if f.Tag.Get("secret") == "true" {
+			value = masked(value)
+		}
+		attrs = append(attrs, strings.ToLower(f.Tag.Get("envconfig")), value)
 	}
-	return []any{
-		"http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "database_url", maskURL(c.DatabaseURL), "extra_database_urls", extra,
-		"memcached_servers", c.MemcachedServers, "cache_ttl", c.CacheTTL, "probe_timeout", c.ProbeTimeout,
-		"probe_ttl", c.ProbeTTL, "shutdown_delay", c.ShutdownDelay, "shutdown_timeout", c.ShutdownTimeout,
-		"probe_optional", c.ProbeOptional,
+	return attrs
+}
+
+// masked returns value, a secret variable's, with its passwords hidden.
+func masked(value any) any {
+	switch v := value.(type) {
+	case string:
+		return maskURL(v)
+	case databaseURLs:
+		out := make([]string, 0, len(v))
+		for _, name := range slices.Sorted(maps.Keys(v)) {
+			out = append(out, name+"="+maskURL(v[name]))
+		}
+		return out
 	}
+	return "xxxxx" // a secret of a type with no masking of its own: none of it is shown
 }
 
 // maskURL hides the password of a database URL.
@@ -243,6 +285,27 @@ func maskURL(s string) string {
 	return u.String()
 }
 
+// parseDatabaseURL parses url, the value of the variable name, as pgxpool
+// does. Its error names the variable and wraps pgx's, but never prints url:
+// it may hold a password, and pgx hides one only where it can find it.
+func parseDatabaseURL(name, url string) (*pgxpool.Config, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, urlError{err})
+	}
+	return pc, nil
+}
+
+// urlError is a database URL that does not parse. It unwraps to pgx's error
+// (a *pgconn.ParseConfigError) without quoting the URL.
+type urlError struct{ err error }
+
+func (e urlError) Error() string {
+	return "does not parse as a PostgreSQL URL"
+}
+
+func (e urlError) Unwrap() error { return e.err }
+
 // listenPort returns the port of HTTP_ADDR, for the healthcheck command.
 func (c config) listenPort() (string, error) {
 	_, port, err := net.SplitHostPort(c.HTTPAddr)
@@ -253,7 +316,7 @@ func (c config) listenPort() (string, error) {
 }
 
 // optionalChecks returns checks with each check that names (PROBE_OPTIONAL) lists,
-// by its name or its group (the part before "/"), wrapped with [probes.Optional].
+// by its name or its group ([probes.Match]), wrapped with [probes.Optional].
 // A name that matches no check is an error naming the variable.
 func optionalChecks(checks []probes.Checker, names []string) ([]probes.Checker, error) {
 	out := slices.Clone(checks)
@@ -262,8 +325,7 @@ func optionalChecks(checks []probes.Checker, names []string) ([]probes.Checker, 
 		n = strings.TrimSpace(n)
 		matched := false
 		for i, c := range out {
-			grp, _, _ := strings.Cut(c.Name(), "/")
-			if n == c.Name() || n == grp {
+			if probes.Match(n, c.Name()) {
 				out[i] = probes.Optional(c)
 				matched = true
 			}

@@ -3,14 +3,12 @@
 //
 // Usage:
 //
-//	app [serve]        serve HTTP until SIGTERM or SIGINT (the default)
-//	app healthcheck    GET this service's /readyz (or -path /livez); exit 0 if 200
-//	app migrate        apply the database migrations and exit
-//	app wait           wait until the database answers (-timeout 60s)
-//	app version        print the version
-//	app help           print this and the configuration variables
+//	app [command] [flags]
 //
-// Configuration comes from the environment; `app help` lists the variables.
+// Without a command it serves HTTP and gRPC until SIGTERM or SIGINT. Configuration comes
+// from the environment. `app help` lists the commands (healthcheck, migrate,
+// wait, …) and the variables, from their one source each: the table in
+// commands.go and the tags of the config struct.
 package main
 
 import (
@@ -28,15 +26,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gok8s/gok8s/app/internal/accesslog"
 	"github.com/gok8s/gok8s/app/internal/links"
 	"github.com/gok8s/gok8s/app/internal/metrics"
-	"github.com/gok8s/gok8s/app/internal/schema"
-	"github.com/gok8s/gok8s/middleware"
+	"github.com/gok8s/gok8s/app/internal/tracing"
+	"github.com/gok8s/gok8s/grpchealth"
 	"github.com/gok8s/gok8s/probes"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=…".
@@ -50,12 +47,17 @@ func main() {
 // command fails, 2 for a bad command line or configuration. Logs go to stdout,
 // command-line and configuration errors to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	name := "serve"
 	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
 	}
-	switch cmd {
-	case "help", "-h", "-help", "--help":
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "app: unknown command %q; see app help\n", name)
+		return 2
+	}
+	switch cmd.name {
+	case "help":
 		usage(stdout)
 		return 0
 	case "version":
@@ -75,24 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := cfg.newLogger(stdout)
 
-	switch cmd {
-	case "serve":
-		err = serve(ctx, cfg, log)
-	case "healthcheck":
-		err = healthcheck(ctx, cfg, args, stdout)
-	case "migrate":
-		err = migrate(ctx, cfg, log)
-	case "wait":
-		err = waitForDatabase(ctx, cfg, args, log)
-	default:
-		err = usageError{fmt.Errorf("unknown command %q; see app help", cmd)}
-	}
+	err = cmd.run(ctx, cfg, args, stdout, log)
 	if ue, ok := errors.AsType[usageError](err); ok {
 		fmt.Fprintf(stderr, "app: %v\n", ue.err)
 		return 2
 	}
 	if err != nil {
-		log.Error(cmd+" failed", "error", probes.Redact(err.Error()))
+		log.Error(cmd.name+" failed", "error", probes.Redact(err.Error()))
 		return 1
 	}
 	return 0
@@ -104,10 +95,25 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
 
+	// Metrics: one registry of our own, served on ADMIN_ADDR.
+	reg := prometheus.NewRegistry()
+
+	// Tracing: from the OTEL_* variables, read by the OpenTelemetry SDK; none
+	// set, no tracing. Flushed at shutdown, within SHUTDOWN_TIMEOUT.
+	tr, err := tracing.New(ctx, version, reg, log)
+	if err != nil {
+		return usageError{err}
+	}
+	log = tr.Logger(log) // trace_id and span_id on the lines of a traced request
+	if tr.Enabled() {
+		log.Info("tracing on", "otel_exporter_otlp_endpoint", maskURL(os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
+			"otel_exporter_otlp_traces_endpoint", maskURL(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")))
+	}
+
 	// =========================================================================
 	// Database and cache support
 
-	pools, err := openPools(cfg)
+	pools, err := openPools(cfg, tr.PgxTracer())
 	if err != nil {
 		return err
 	}
@@ -116,14 +122,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			p.Close()
 		}
 	}()
-
-	// Metrics: one registry of our own, served on ADMIN_ADDR.
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.BuildInfo(version), metrics.Pools(pools))
 
-	repo := links.NewCache(links.NewStore(pools["default"]), cfg.MemcachedServers, cfg.CacheTTL, cfg.CacheTimeout, log,
-		links.WithStats(metrics.NewCache(reg)))
+	cacheOpts := []links.CacheOption{links.WithStats(metrics.NewCache(reg))}
+	if tr.Enabled() {
+		cacheOpts = append(cacheOpts, links.WithTracerProvider(tr.TracerProvider()))
+	}
+	cache := links.NewCache(links.NewStore(pools["default"]), cfg.MemcachedServers, cfg.CacheTTL, cfg.CacheTimeout, log, cacheOpts...)
+	defer cache.Close()
+	svc := links.NewService(cache, log) // the links API of both transports
 
 	// Each PostgreSQL check has a connection of its own: request load never queues a probe.
 	checks, err := optionalChecks(append(probes.PostgresConns(pools), probes.MemcachedServers(cfg.MemcachedServers)...), cfg.ProbeOptional)
@@ -133,20 +141,23 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	ready, err := probes.NewReadiness(checks,
 		probes.WithTimeout(cfg.ProbeTimeout), probes.WithTTL(cfg.ProbeTTL), probes.WithLogger(log),
 		probes.WithObserver(metrics.NewProbes(reg, checkNames(checks)).Observer()),
+		probes.WithObserver(metrics.NewReadiness(reg).Observer()),
+		probes.WithObserver(cacheBreakers(cache)),
 	)
 	if err != nil {
 		return err
 	}
 	defer ready.Close()
+	reg.MustRegister(metrics.DroppedRuns(ready))
 
 	// =========================================================================
-	// Start API service
+	// Start API service: HTTP, and gRPC on GRPC_ADDR
 
 	var draining atomic.Bool
 	srv := &http.Server{
-		Handler: closeWhenDraining(&draining, apiHandler(ready, repo, reg, log, apiLimits{
-			maxBody: cfg.MaxBodyBytes, read: cfg.ReadTimeout, write: cfg.WriteTimeout,
-		})),
+		Handler: closeWhenDraining(&draining, apiHandler(ready, svc, reg, log, apiLimits{
+			maxBody: cfg.MaxBodyBytes, read: cfg.ReadTimeout, write: cfg.WriteTimeout, retryAfter: cfg.DatabaseRetryAfter,
+		}, tr)),
 		// HTTP_READ_TIMEOUT and HTTP_WRITE_TIMEOUT bound each API request (see
 		// withDeadlines), not the server's: probes read no body and write a
 		// few bytes, and skip two deadline changes per request.
@@ -155,16 +166,28 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Both listeners first: a port that is taken fails the start before
+	// either server has answered anything.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	serverErrors := make(chan error, 1)
-	go func() { serverErrors <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
+	defer ln.Close() // for a return before Serve; Shutdown closes it otherwise
 
+	health := grpchealth.NewServer(ready) // the same readiness over grpc.health.v1
+	var grpcSrv *grpc.Server
+	var gln net.Listener
+	if cfg.GRPCAddr != "" {
+		if gln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			return fmt.Errorf("listen for gRPC: %w", err)
+		}
+		defer gln.Close() // for a return before Serve; Stop closes it otherwise
+		grpcSrv = newGRPCServer(cfg, svc, health, reg, log, tr)
+	}
+	var admin *http.Server
+	var aln net.Listener
 	if cfg.AdminAddr != "" {
-		admin := &http.Server{
+		admin = &http.Server{
 			Handler:           metrics.AdminHandler(reg, srv.ErrorLog),
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			ReadTimeout:       cfg.ReadTimeout,
@@ -172,11 +195,26 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			IdleTimeout:       cfg.IdleTimeout,
 			ErrorLog:          srv.ErrorLog,
 		}
-		aln, err := net.Listen("tcp", cfg.AdminAddr)
-		if err != nil {
+		if aln, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return fmt.Errorf("listen for admin: %w", err)
 		}
-		go func() { _ = admin.Serve(aln) }()
+	}
+
+	serverErrors := make(chan error, 3)
+	go func() { serverErrors <- srv.Serve(ln) }()
+	defer srv.Close() // when a server fails; after a Shutdown, a no-op
+	log.Info("listening", "addr", ln.Addr().String())
+	if grpcSrv != nil {
+		go func() { serverErrors <- grpcSrv.Serve(gln) }()
+		defer grpcSrv.Stop() // when a server fails; after stopGRPC, a no-op
+		log.Info("grpc listening", "addr", gln.Addr().String(), "services", "links.v1.LinkService grpc.health.v1.Health reflection")
+	}
+	if admin != nil {
+		go func() {
+			if err := admin.Serve(aln); !errors.Is(err, http.ErrServerClosed) {
+				serverErrors <- fmt.Errorf("admin: %w", err)
+			}
+		}()
 		defer admin.Close() // after the API's shutdown, so the drain can be scraped
 		log.Info("admin listening", "addr", aln.Addr().String(), "paths", "/metrics /debug/pprof/")
 	}
@@ -194,76 +232,57 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	log.Info("shutdown: signal received")
 	stopSignals()        // a second signal ends the process at once
 	draining.Store(true) // each connection closes after its next response
-	ready.MarkDraining()
+	ready.MarkDraining() // /readyz 503; gRPC readiness NOT_SERVING, to watchers too
 	cancelStart()
-	log.Info("shutdown: draining, /readyz answers 503, connections close after their response", "delay", cfg.ShutdownDelay)
+	log.Info("shutdown: draining, /readyz answers 503 and gRPC readiness NOT_SERVING, HTTP connections close after their response", "delay", cfg.ShutdownDelay)
 	select {
 	case <-time.After(cfg.ShutdownDelay):
 	case err := <-serverErrors:
 		return fmt.Errorf("serve: %w", err)
 	}
 
-	log.Info("shutdown: closing the listener and waiting for requests", "timeout", cfg.ShutdownTimeout)
+	log.Info("shutdown: closing the listeners and waiting for requests", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	grpcStopped := make(chan error, 1)
+	if grpcSrv != nil {
+		// Watch streams end, then GOAWAY: clients finish their calls and reconnect elsewhere.
+		go func() { grpcStopped <- stopGRPC(shutdownCtx, grpcSrv, health) }()
+	} else {
+		grpcStopped <- nil
+	}
+	var errs []error
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		_ = srv.Close()
-		return fmt.Errorf("shutdown: requests still running after %s: %w", cfg.ShutdownTimeout, err)
+		errs = append(errs, fmt.Errorf("HTTP requests still running: %w", err))
+	}
+	if err := <-grpcStopped; err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown after %s: %w", cfg.ShutdownTimeout, err)
+	}
+	// The requests' last spans, within what is left of SHUTDOWN_TIMEOUT (at
+	// most tracing.FlushTimeout): an unreachable receiver cannot hold the pod.
+	if err := tr.Shutdown(shutdownCtx); err != nil {
+		log.Warn("shutdown: spans not exported", "error", err.Error())
 	}
 	log.Info("shutdown: done")
 	return nil
 }
 
-// closeWhenDraining returns a [http.Handler] that calls h and, once draining is
-// set, adds Connection: close to every response, so that the server closes each
-// HTTP/1 connection after its response and keep-alive clients reconnect through
-// the Service to a ready pod. HTTP/2 clients get GOAWAY at Shutdown.
-//
-// Not http.Server.SetKeepAlivesEnabled(false): it also closes every idle
-// connection at once, and a request a client sends on one at that moment is
-// lost (a POST is not retried), as Shutdown loses it later. Here an idle
-// connection gets its next request answered, then closes.
-func closeWhenDraining(draining *atomic.Bool, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() {
-			w.Header().Set("Connection", "close")
+// cacheBreakers returns an Observer that opens the circuit breaker of a
+// memcached server whose readiness check failed, so that the cache and
+// /readyz agree: once either finds a server down, requests skip it.
+func cacheBreakers(cache *links.Cache) probes.Observer {
+	return probes.Observer{CheckDone: func(run probes.CheckRun) {
+		if addr, ok := strings.CutPrefix(run.Name, "memcached/"); ok && run.Err != nil {
+			cache.ServerDown(addr)
 		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// apiLimits are the bounds apiHandler puts on each API request.
-type apiLimits struct {
-	maxBody     int64         // bytes of request body
-	read, write time.Duration // time to read the whole request, and to answer it
-}
-
-// apiHandler returns the service's handler: the probes first, then the links
-// API behind its deadlines, the access log, the body limit and the HTTP
-// metrics. Probe requests are neither logged nor counted.
-func apiHandler(ready *probes.Readiness, repo links.Repository, reg prometheus.Registerer, log *slog.Logger, lim apiLimits) http.Handler {
-	api := metrics.HTTPHandler(reg, links.NewHandler(repo, log)) // inside MaxBytesHandler, which copies the request
-	return middleware.Probes(ready)(withDeadlines(lim.read, lim.write, accesslog.Handler(log, http.MaxBytesHandler(api, lim.maxBody))))
-}
-
-// withDeadlines returns a [http.Handler] that sets the connection's read and
-// write deadlines to read and write from now (0 leaves one unset), then calls
-// h: what http.Server's ReadTimeout and WriteTimeout do, for the requests h
-// serves only. net/http clears both before the connection's next request.
-func withDeadlines(read, write time.Duration, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		now := time.Now()
-		if read > 0 {
-			_ = rc.SetReadDeadline(now.Add(read)) // fails only on a writer without deadlines; then h runs unbounded
-		}
-		if write > 0 {
-			_ = rc.SetWriteDeadline(now.Add(write))
-		}
-		h.ServeHTTP(w, r)
-	})
+	}}
 }
 
 // checkNames returns the names of checks.
@@ -273,62 +292,4 @@ func checkNames(checks []probes.Checker) []string {
 		names[i] = c.Name()
 	}
 	return names
-}
-
-// startUp applies the migrations, retrying until they succeed or ctx ends, and
-// then marks ready as started.
-func startUp(ctx context.Context, db *pgxpool.Pool, ready *probes.Readiness, log *slog.Logger) {
-	start := time.Now()
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		versions, err := schema.Migrate(ctx, db, log)
-		if err == nil {
-			log.Info("start-up: done", "migrations_applied", versions, "took", time.Since(start).Round(time.Millisecond))
-			ready.MarkStarted()
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		log.Warn("start-up: migrations failed, retrying", "error", probes.Redact(err.Error()), "retry_in", wait)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// openPools returns a pool named "default" for DATABASE_URL and one per
-// EXTRA_DATABASE_URLS entry. Pools connect lazily, so a database that is down
-// does not stop the service from starting.
-func openPools(cfg config) (map[string]*pgxpool.Pool, error) {
-	urls := map[string]string{"default": cfg.DatabaseURL}
-	for name, u := range cfg.ExtraDatabaseURLs {
-		urls[name] = u
-	}
-	pools := make(map[string]*pgxpool.Pool, len(urls))
-	for name, u := range urls {
-		pool, err := newPool(u, cfg.DatabaseMaxConns)
-		if err != nil {
-			for _, p := range pools {
-				p.Close()
-			}
-			return nil, fmt.Errorf("database %s: %w", name, err)
-		}
-		pools[name] = pool
-	}
-	return pools, nil
-}
-
-// newPool returns a pool for url with a 5 s connect timeout unless url sets one.
-func newPool(url string, maxConns int32) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, err
-	}
-	pc.MaxConns = maxConns
-	if pc.ConnConfig.ConnectTimeout == 0 {
-		pc.ConnConfig.ConnectTimeout = 5 * time.Second
-	}
-	return pgxpool.NewWithConfig(context.Background(), pc)
 }

@@ -63,6 +63,7 @@ type app struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	url    string
+	grpc   string // GRPC_ADDR: host:port on loopback
 	logs   *e2e.SyncBuffer
 	exited chan struct{}
 	err    error // the process's exit error, once exited is closed
@@ -81,16 +82,17 @@ func startApp(t *testing.T, env ...string) *app {
 // launchApp starts the app binary without waiting for it.
 func launchApp(t *testing.T, env ...string) *app {
 	t.Helper()
-	port := e2e.FreePort(t)
+	port, grpcPort := e2e.FreePort(t), e2e.FreePort(t)
 	cmd := exec.Command(appBinary(t))
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HTTP_ADDR=127.0.0.1:" + port,
+		"GRPC_ADDR=127.0.0.1:" + grpcPort,
 		"LOG_FORMAT=text",
 		"SHUTDOWN_DELAY=0s",
 		"SHUTDOWN_TIMEOUT=5s",
 	}, env...)
-	a := &app{t: t, cmd: cmd, url: "http://127.0.0.1:" + port, logs: &e2e.SyncBuffer{}, exited: make(chan struct{}),
+	a := &app{t: t, cmd: cmd, url: "http://127.0.0.1:" + port, grpc: "127.0.0.1:" + grpcPort, logs: &e2e.SyncBuffer{}, exited: make(chan struct{}),
 		client: &http.Client{Timeout: 10 * time.Second}}
 	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
@@ -117,10 +119,10 @@ func launchApp(t *testing.T, env ...string) *app {
 
 func (a *app) waitLive() {
 	a.t.Helper()
-	err := e2e.Poll(a.t.Context(), 30*time.Second, func(ctx context.Context) error {
+	err := e2e.Poll(a.t.Context(), 60*time.Second, func(ctx context.Context) error {
 		select {
 		case <-a.exited:
-			return e2e.Stop(fmt.Errorf("app exited: %w", a.err))
+			return e2e.Permanent(fmt.Errorf("app exited: %w", a.err))
 		default:
 		}
 		if code, _, _ := a.tryGet(ctx, "/livez"); code != 200 {

@@ -157,9 +157,18 @@ func TestCacheCoherence(t *testing.T) {
 	t.Log("memcached unpaused")
 	wg.Wait()
 
+	c.check(t)
+}
+
+// check logs what the stress test saw, and fails t on a violation or when it
+// saw too little to tell.
+func (c *coherence) check(t *testing.T) {
+	t.Helper()
 	t.Logf("cache coherence: %d reads, %d writes (%d more failed or changed nothing), %d read errors, %d violations",
 		c.reads.Load(), c.writes.Load(), c.failedWrites.Load(), c.readErrors.Load(), c.violations.Load())
 	if n := c.violations.Load(); n > 0 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		t.Errorf("%d reads saw a value older than a write that had returned before they started; for example:\n%s",
 			n, strings.Join(c.examples, "\n"))
 	}

@@ -36,10 +36,11 @@ func TestComposeStack(t *testing.T) {
 	t.Parallel()
 	e2e.RequireDocker(t)
 	cmd := compose(t)
-	port := e2e.FreePort(t)
+	port, jaegerPort := e2e.FreePort(t), e2e.FreePort(t)
 	env := append(os.Environ(),
 		"COMPOSE_PROJECT_NAME=gok8s-e2e-"+port,
 		"APP_PORT="+port,
+		"JAEGER_PORT="+jaegerPort,
 		"IMG=gok8s:e2e-"+port,
 	)
 	run := func(name string, args ...string) string {
@@ -62,8 +63,9 @@ func TestComposeStack(t *testing.T) {
 	})
 
 	start := time.Now()
-	run("make", "run")
+	out := run("make", "run")
 	t.Logf("make run: ready after %s", time.Since(start).Round(time.Second))
+	composeTrace(t, "http://127.0.0.1:"+port, jaegerPort, out)
 
 	a := &app{t: t, url: "http://127.0.0.1:" + port, client: &http.Client{Timeout: 5 * time.Second}, exited: make(chan struct{})}
 	if code, body, _ := a.get("/readyz?verbose"); code != 200 || !strings.Contains(body, "[+]memcached/memcached:11211 ok") {
@@ -71,7 +73,7 @@ func TestComposeStack(t *testing.T) {
 	}
 	live := sample(a, "/livez")
 	run(cmd[0], append(cmd[1:], "stop", "postgres")...)
-	down := a.waitStatus("/readyz", 503, detect)
+	down := a.waitStatus("/readyz", 503, detectWait)
 	t.Logf("compose: postgres stopped, /readyz 503 after %s", down.Round(time.Millisecond))
 	run(cmd[0], append(cmd[1:], "start", "postgres")...)
 	up := a.waitStatus("/readyz", 200, 60*time.Second)

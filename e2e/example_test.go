@@ -21,3 +21,13 @@ func ExamplePoll() {
 	fmt.Println(tries, err)
 	// Output: 3 <nil>
 }
+
+func ExamplePermanent() {
+	tries := 0
+	err := e2e.Poll(context.Background(), time.Minute, func(context.Context) error {
+		tries++
+		return e2e.Permanent(errors.New("the process exited"))
+	})
+	fmt.Println(tries, err)
+	// Output: 1 the process exited
+}

@@ -66,6 +66,45 @@ func hasLabels(m *dto.Metric, labels []string) bool {
 	return true
 }
 
+// over returns how many samples of the histograms of name with labels were
+// above le, which must be one of their bucket bounds; NaN when no histogram
+// matches.
+func (s scrape) over(le float64, name string, labels ...string) float64 {
+	mf, ok := s[name]
+	if !ok {
+		return math.NaN()
+	}
+	n, found := 0.0, false
+	for _, m := range mf.GetMetric() {
+		h := m.GetHistogram()
+		if h == nil || !hasLabels(m, labels) {
+			continue
+		}
+		i := slices.IndexFunc(h.GetBucket(), func(b *dto.Bucket) bool { return b.GetUpperBound() == le })
+		if i < 0 {
+			return math.NaN()
+		}
+		found = true
+		n += float64(h.GetSampleCount() - h.GetBucket()[i].GetCumulativeCount())
+	}
+	if !found {
+		return math.NaN()
+	}
+	return n
+}
+
+// grown returns after − before of one series in two scrapes, a series that
+// did not exist yet (NaN) counting as 0.
+func grown(after, before float64) float64 {
+	if math.IsNaN(before) {
+		before = 0
+	}
+	if math.IsNaN(after) {
+		after = 0
+	}
+	return after - before
+}
+
 // labelValues returns the values of label over the series of name.
 func (s scrape) labelValues(name, label string) []string {
 	var out []string
@@ -112,6 +151,16 @@ func (c *adminClient) scrape(ctx context.Context) (scrape, error) {
 		return nil, fmt.Errorf("parse %s: %w", c.url, err)
 	}
 	return mfs, nil
+}
+
+// mustScrape scrapes once and fails the test on an error.
+func (c *adminClient) mustScrape() scrape {
+	c.t.Helper()
+	s, err := c.scrape(c.t.Context())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return s
 }
 
 // waitFor scrapes until ok holds, fails the test after limit, and returns the
@@ -229,7 +278,7 @@ func TestMetricsPostgresOutage(t *testing.T) {
 	t0 := time.Now()
 	s.pg.Stop(t)
 	stopped := time.Since(t0)
-	down, _ := m.waitFor("postgres down", detect+2*time.Second, func(s scrape) error {
+	down, _ := m.waitFor("postgres down", detectWait, func(s scrape) error {
 		return joinErrs(readyIs(check, 0, 0, "not_ready")(s), grew(s.failures(check), failedBefore, "failures"))
 	})
 	t.Logf("postgres stop: %s (container stopped after %s): up=%v ready=%v state=not_ready failures %v -> %v %s",
@@ -275,13 +324,17 @@ func grew(now, before float64, what string) error {
 // TestMetricsMemcachedPaused scrapes /metrics while one of two memcached
 // servers is paused: its up gauge goes 1 → 0 → 1, gok8s_ready flips, cache
 // errors grow while the API keeps answering, and the HTTP series carry route
-// patterns only.
+// patterns only. Before the pause a memcached call may still run out of
+// CACHE_TIMEOUT on a loaded machine (issue 19: one error, cold): the app
+// logs every cache error (LOG_LEVEL=debug), and any that is not a timeout
+// fails the test.
 func TestMetricsMemcachedPaused(t *testing.T) {
 	t.Parallel()
 	pg := e2e.StartPostgres(t, "")
 	mc1, mc2 := e2e.StartMemcached(t, ""), e2e.StartMemcached(t, "")
 	adminAddr := "127.0.0.1:" + e2e.FreePort(t)
-	a := startApp(t, "DATABASE_URL="+pg.URL, "MEMCACHED_SERVERS="+mc1.Addr+","+mc2.Addr, "ADMIN_ADDR="+adminAddr)
+	a := startApp(t, "DATABASE_URL="+pg.URL, "MEMCACHED_SERVERS="+mc1.Addr+","+mc2.Addr, "ADMIN_ADDR="+adminAddr,
+		"LOG_LEVEL=debug")
 	a.waitStatus("/readyz", 200, 60*time.Second)
 	kubelet(t, a)
 	m := newAdminClient(t, adminAddr)
@@ -317,15 +370,24 @@ func TestMetricsMemcachedPaused(t *testing.T) {
 		return joinErrs(readyIs(check, 1, 1, "ready")(s), s.want(1, "gok8s_probe_check_up", "check", "memcached/"+mc1.Addr))
 	})
 	hits, misses, errs := before.get("gok8s_cache_hits_total"), before.get("gok8s_cache_misses_total"), before.get("gok8s_cache_errors_total")
-	t.Logf("before: hits=%v misses=%v errors=%v", hits, misses, errs)
-	if hits < float64(len(slugs)) || misses < float64(len(slugs)) || errs != 0 {
-		t.Errorf("cache before the pause: hits %v misses %v errors %v; want hits and misses >= %d, no errors", hits, misses, errs, len(slugs))
+	cacheErrors := cacheErrorLines(a.logs.String())
+	t.Logf("before: hits=%v misses=%v errors=%v %q", hits, misses, errs, cacheErrors)
+	if hits < float64(len(slugs)) || misses < float64(len(slugs)) {
+		t.Errorf("cache before the pause: hits %v misses %v; want both >= %d", hits, misses, len(slugs))
+	}
+	if float64(len(cacheErrors)) < errs {
+		t.Errorf("%v cache errors counted, %d logged: the log must show each", errs, len(cacheErrors))
+	}
+	for _, line := range cacheErrors {
+		if !strings.Contains(line, "timeout") && !strings.Contains(line, "deadline exceeded") {
+			t.Errorf("with both memcached up, a cache error other than a timeout: %s", line)
+		}
 	}
 
 	t0 := time.Now()
 	mc2.Pause(t)
 	readAll() // the slugs on mc2 wait CACHE_TIMEOUT, then come from the database
-	paused, _ := m.waitFor("memcached paused", detect+2*time.Second, func(s scrape) error {
+	paused, _ := m.waitFor("memcached paused", detectWait, func(s scrape) error {
 		return joinErrs(readyIs(check, 0, 0, "not_ready")(s),
 			s.want(1, "gok8s_probe_check_up", "check", "memcached/"+mc1.Addr),
 			grew(s.get("gok8s_cache_errors_total"), errs, "cache errors"),
@@ -351,6 +413,18 @@ func TestMetricsMemcachedPaused(t *testing.T) {
 	if v := up.get("gok8s_http_requests_total", "route", "/api/links/{slug}", "method", "GET", "code", "200"); v != float64(gets) {
 		t.Errorf("GET /api/links/{slug} 200: %v, want %d", v, gets)
 	}
+}
+
+// cacheErrorLines returns the lines of logs in which the link cache reports a
+// failed memcached call: at WARN the first after a success, at DEBUG the others.
+func cacheErrorLines(logs string) []string {
+	var out []string
+	for line := range strings.SplitSeq(logs, "\n") {
+		if strings.Contains(line, "links: cache unavailable") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // request sends one request to the app and returns its status; it fails the

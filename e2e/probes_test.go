@@ -19,9 +19,16 @@ import (
 const (
 	probeTimeout = time.Second
 	probeTTL     = time.Second
-	// detect bounds the time from a backend's outage to /readyz 503: a cached
-	// result lives for the TTL, the next run takes up to the timeout.
-	detect = probeTTL + probeTimeout + time.Second
+	// detect is the app's bound on the time from a backend's outage to /readyz
+	// 503: a cached result lives for the TTL, the next run takes up to the
+	// timeout. The probes package's tests hold the engine to it; here the time
+	// a client saw is logged against it, not asserted, because a client on a
+	// loaded machine adds its own wait (see detectWait).
+	detect = probeTTL + probeTimeout
+	// detectWait is how long a test waits for that 503: the bound, plus room
+	// for a loaded machine, where one request may take over a second to be
+	// answered (issue 19). A guard against a hang, not a measure.
+	detectWait = detect + 15*time.Second
 )
 
 // stack is the app with its backends.
@@ -74,8 +81,8 @@ func TestPostgresStopAndStart(t *testing.T) {
 	live := sample(s.app, "/livez")
 
 	s.pg.Stop(t)
-	down := s.app.waitStatus("/readyz", 503, detect)
-	t.Logf("postgres stopped: /readyz 503 after %s (limit %s)", down.Round(time.Millisecond), detect)
+	down := s.app.waitStatus("/readyz", 503, detectWait)
+	t.Logf("postgres stopped: /readyz 503 after %s, as the client saw it (the app's bound %s)", down.Round(time.Millisecond), detect)
 	code, body, _ := s.app.get("/readyz")
 	if code != 503 || body != "Not ready\n" {
 		t.Errorf("/readyz: %d %q, want 503 %q", code, body, "Not ready\n")
@@ -93,11 +100,18 @@ func TestPostgresStopAndStart(t *testing.T) {
 	live.end(t, "/livez")
 }
 
-// Scenario 4: PostgreSQL hung (paused). Every answer comes within the timeout.
+// Scenario 4: PostgreSQL hung (paused). Every answer is 503 once the first
+// is, and the app stops waiting for the hung database at its timeout: each
+// check run that does not finish ends as a timeout, as the app's own
+// histogram of run durations shows. How long the client waited is logged.
 func TestPostgresHung(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	adminAddr := "127.0.0.1:" + e2e.FreePort(t)
+	s := startStack(t, "ADMIN_ADDR="+adminAddr)
+	m := newAdminClient(t, adminAddr)
+	const check = "postgres/default"
 	live := sample(s.app, "/livez")
+	before := m.mustScrape()
 
 	s.pg.Pause(t)
 	paused := time.Now()
@@ -115,9 +129,6 @@ func TestPostgresHung(t *testing.T) {
 				defer mu.Unlock()
 				n++
 				slowest = max(slowest, d)
-				if d > probeTimeout+100*time.Millisecond {
-					t.Errorf("/readyz took %s with postgres hung, limit %s", d, probeTimeout+100*time.Millisecond)
-				}
 				switch {
 				case code == 503 && first503 == 0:
 					first503 = time.Since(paused)
@@ -127,12 +138,25 @@ func TestPostgresHung(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if time.Since(paused) > 30*time.Second {
+		if time.Since(paused) > detectWait+3*probeTTL {
 			t.Fatal("/readyz never turned 503 with postgres hung")
 		}
 	}
-	t.Logf("postgres paused: /readyz 503 after %s; %d requests, slowest %s (limit %s)",
-		first503.Round(time.Millisecond), n, slowest.Round(time.Millisecond), probeTimeout+100*time.Millisecond)
+	hung := m.mustScrape()
+	timeouts := grown(hung.get("gok8s_probe_check_runs_total", "check", check, "result", "timeout"),
+		before.get("gok8s_probe_check_runs_total", "check", check, "result", "timeout"))
+	// Runs that outlived the timeout by more than 1.5 s: the app waited on the
+	// hung database instead of cutting its wait (buckets: 1 s, 2.5 s).
+	overran := grown(hung.over(2.5, "gok8s_probe_check_duration_seconds", "check", check),
+		before.over(2.5, "gok8s_probe_check_duration_seconds", "check", check))
+	t.Logf("postgres paused: /readyz 503 after %s; %d requests, the client's slowest answer %s; the app: %v runs timed out, %v took over 2.5 s; %s",
+		first503.Round(time.Millisecond), n, slowest.Round(time.Millisecond), timeouts, overran, hung.results(check))
+	if !(timeouts >= 2) {
+		t.Errorf("%v check runs timed out while postgres hung, want at least 2 (the first and a later one)", timeouts)
+	}
+	if overran != 0 {
+		t.Errorf("%v check runs took over 2.5 s with a %s timeout: the app waited on the hung database", overran, probeTimeout)
+	}
 
 	s.pg.Unpause(t)
 	up := s.app.waitStatus("/readyz", 200, 30*time.Second)
@@ -147,7 +171,7 @@ func TestMemcachedStopAndStart(t *testing.T) {
 	live := sample(s.app, "/livez")
 
 	s.mc.Stop(t)
-	down := s.app.waitStatus("/readyz", 503, detect)
+	down := s.app.waitStatus("/readyz", 503, detectWait)
 	t.Logf("memcached stopped: /readyz 503 after %s", down.Round(time.Millisecond))
 	_, verbose, _ := s.app.get("/readyz?verbose")
 	if !strings.Contains(verbose, "[-]memcached/"+s.mc.Addr+" failed: reason withheld\n") {
@@ -170,7 +194,7 @@ func TestOneOfTwoMemcachedDown(t *testing.T) {
 	a.waitStatus("/readyz", 200, 60*time.Second)
 
 	mc2.Stop(t)
-	down := a.waitStatus("/readyz", 503, detect)
+	down := a.waitStatus("/readyz", 503, detectWait)
 	t.Logf("one of two memcached stopped: /readyz 503 after %s", down.Round(time.Millisecond))
 	_, verbose, _ := a.get("/readyz?verbose")
 	if !strings.Contains(verbose, "[+]memcached/"+mc1.Addr+" ok\n") ||
@@ -191,7 +215,7 @@ func TestTwoDatabasesOneDown(t *testing.T) {
 	a.waitStatus("/readyz", 200, 60*time.Second)
 
 	pg2.Stop(t)
-	down := a.waitStatus("/readyz", 503, detect)
+	down := a.waitStatus("/readyz", 503, detectWait)
 	t.Logf("second database stopped: /readyz 503 after %s", down.Round(time.Millisecond))
 	_, verbose, _ := a.get("/readyz?verbose")
 	if !strings.Contains(verbose, "[+]postgres/default ok\n") ||
@@ -201,7 +225,8 @@ func TestTwoDatabasesOneDown(t *testing.T) {
 	noErrorText(t, verbose)
 }
 
-// flood sends n concurrent GET /readyz and returns their statuses and the slowest answer.
+// flood sends n concurrent GET /readyz and returns their statuses and the
+// slowest answer as the client saw it.
 func flood(a *app, n int) (map[int]int, time.Duration) {
 	var mu sync.Mutex
 	codes := map[int]int{}
@@ -220,25 +245,47 @@ func flood(a *app, n int) (map[int]int, time.Duration) {
 	return codes, slowest
 }
 
-// Scenario 7: 500 concurrent probes while healthy and during an outage.
+// runsSince returns the runs of check between two scrapes, by result.
+func runsSince(before, after scrape, check string) map[string]float64 {
+	runs := map[string]float64{}
+	for _, r := range []string{"ok", "failed", "timeout", "panic"} {
+		runs[r] = grown(after.get("gok8s_probe_check_runs_total", "check", check, "result", r),
+			before.get("gok8s_probe_check_runs_total", "check", check, "result", r))
+	}
+	return runs
+}
+
+// Scenario 7: 500 concurrent probes while healthy and during an outage. What
+// the app controls is asserted: every answer (200, then 503), and each check
+// run at most once per TTL window however many probes ask, counted by the
+// app (gok8s_probe_check_runs_total) and by PostgreSQL (its log of pings).
+// How long the client waited is logged only: on a loaded machine it measures
+// the machine (issue 19: 1.63 s for one probe of a flood, cold, under -race).
 func TestProbeFlood(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	adminAddr := "127.0.0.1:" + e2e.FreePort(t)
+	s := startStack(t, "ADMIN_ADDR="+adminAddr)
+	m := newAdminClient(t, adminAddr)
+	checks := []string{"postgres/default", "memcached/" + s.mc.Addr}
 	// Keep-alive connections for the flood, as a load balancer would hold them.
 	s.app.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 500}}
 	const ping = "-- ping"
 
 	before := s.pg.CountStatements(t, ping)
+	runsBefore := m.mustScrape()
 	start := time.Now()
 	waves := 0
+	var slowest time.Duration
 	for time.Since(start) < 3*probeTTL {
-		codes, slowest := flood(s.app, 500)
+		codes, d := flood(s.app, 500)
 		waves++
-		if codes[200] != 500 || slowest > probeTimeout {
-			t.Fatalf("healthy flood %d: statuses %v, slowest %s (limit %s)", waves, codes, slowest, probeTimeout)
+		slowest = max(slowest, d)
+		if codes[200] != 500 {
+			t.Fatalf("healthy flood %d: statuses %v, want 500 × 200 (slowest answer %s)", waves, codes, d)
 		}
 	}
 	elapsed := time.Since(start)
+	runsAfter := m.mustScrape()
 	// The log line of the last ping may lag: wait for at least one, then count.
 	var pings int
 	err := e2e.Poll(t.Context(), 5*time.Second, func(context.Context) error {
@@ -256,18 +303,33 @@ func TestProbeFlood(t *testing.T) {
 	// it out, and the check then pings through it. One more window for the
 	// edges of the count.
 	windows := int(elapsed/probeTTL) + 2
-	t.Logf("healthy: %d waves of 500 concurrent /readyz (%d requests) in %s, all 200; postgres saw %d pings (%d TTL windows)",
-		waves, 500*waves, elapsed.Round(time.Millisecond), pings, windows)
+	t.Logf("healthy: %d waves of 500 concurrent /readyz (%d requests) in %s, all 200; the client's slowest answer %s; "+
+		"postgres saw %d pings (%d TTL windows)", waves, 500*waves, elapsed.Round(time.Millisecond), slowest.Round(time.Millisecond), pings, windows)
 	if pings > 2*windows {
 		t.Errorf("postgres saw %d pings for %d requests in %d TTL windows, want at most two per window", pings, 500*waves, windows)
 	}
+	for _, c := range checks {
+		runs := runsSince(runsBefore, runsAfter, c)
+		t.Logf("%s: the app ran it %v times: %v", c, runs["ok"]+runs["failed"]+runs["timeout"]+runs["panic"], runs)
+		if runs["ok"] > float64(windows) || runs["failed"]+runs["timeout"]+runs["panic"] > 0 {
+			t.Errorf("%s during the healthy flood: runs %v, want at most %d, all ok", c, runs, windows)
+		}
+	}
 
 	s.pg.Stop(t)
-	s.app.waitStatus("/readyz", 503, detect)
+	s.app.waitStatus("/readyz", 503, detectWait)
+	runsBefore = m.mustScrape()
+	start = time.Now()
 	codes, slowest := flood(s.app, 500)
-	t.Logf("outage: 500 concurrent /readyz: statuses %v, slowest %s", codes, slowest.Round(time.Millisecond))
-	if codes[503] != 500 || slowest > probeTimeout {
-		t.Errorf("outage flood: statuses %v, slowest %s (limit %s)", codes, slowest, probeTimeout)
+	windows = int(time.Since(start)/probeTTL) + 2
+	runs := runsSince(runsBefore, m.mustScrape(), checks[0])
+	t.Logf("outage: 500 concurrent /readyz: statuses %v, the client's slowest answer %s; the app ran %s: %v",
+		codes, slowest.Round(time.Millisecond), checks[0], runs)
+	if codes[503] != 500 {
+		t.Errorf("outage flood: statuses %v, want 500 × 503", codes)
+	}
+	if n := runs["ok"] + runs["failed"] + runs["timeout"] + runs["panic"]; n > float64(windows) {
+		t.Errorf("outage flood: the app ran %s %v times in %d TTL windows, want at most one a window", checks[0], n, windows)
 	}
 }
 
@@ -307,7 +369,9 @@ func TestSIGTERM(t *testing.T) {
 	if err := s.app.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	turned := s.app.waitStatus("/readyz", 503, time.Second)
+	// 503 must show before the listener closes, SHUTDOWN_DELAY after the
+	// signal; the app turns it at once, the client sees it when it can.
+	turned := s.app.waitStatus("/readyz", 503, delay)
 	if code, body, _ := s.app.get("/readyz"); code != 503 || body != "Shutting down\n" {
 		t.Errorf("/readyz while draining: %d %q", code, body)
 	}

@@ -16,11 +16,16 @@ import (
 )
 
 // Saturation settings (issue 12.2): a pool of 10 connections, 80 concurrent
-// creates, each insert slowed to 300 ms by a trigger.
+// creates, each insert slowed to 1 s by a trigger, so that a request waits
+// about 8 s for a connection; the check's timeout is 3 s. A check that took
+// its connection from the pool would time out by seconds, while one with a
+// connection of its own passes even when a loaded machine slows its ping
+// past the default 1 s timeout (seen at load 45: one 503 of two probes).
 const (
 	saturationConns   = 10
 	saturationClients = 80
-	slowInsert        = 300 * time.Millisecond
+	slowInsert        = time.Second
+	saturationTimeout = 3 * time.Second // PROBE_TIMEOUT
 	saturationFor     = 5 * time.Second // how long the load runs before the outage
 )
 
@@ -38,7 +43,7 @@ func TestReadinessUnderSaturation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := startStack(t, fmt.Sprintf("DATABASE_MAX_CONNS=%d", saturationConns))
+			s := startStack(t, fmt.Sprintf("DATABASE_MAX_CONNS=%d", saturationConns), "PROBE_TIMEOUT="+saturationTimeout.String())
 			slowDown(t, s.pg.URL)
 
 			ctx, stopLoad := context.WithCancel(t.Context())
@@ -74,8 +79,9 @@ func TestReadinessUnderSaturation(t *testing.T) {
 			// Outage under the same load: 503 within the TTL plus the timeout.
 			restore := tt.outage(s.pg, t)
 			start := time.Now()
-			down := probe.waitFirst(t, 503, detect)
-			t.Logf("postgres %s under load: /readyz 503 after %s (limit %s)", tt.name, down.Sub(start).Round(time.Millisecond), detect)
+			down := probe.waitFirst(t, 503, detectWait+saturationTimeout)
+			t.Logf("postgres %s under load: /readyz 503 after %s, as the prober saw it (the app's bound %s)",
+				tt.name, down.Sub(start).Round(time.Millisecond), probeTTL+saturationTimeout)
 			stopLoad()
 			load.wait()
 			probe.wait()

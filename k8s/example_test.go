@@ -3,20 +3,19 @@ package k8s_test
 import (
 	"fmt"
 
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"github.com/gok8s/gok8s/k8s/manifests"
 )
 
 // The production overlay renders the app alone: no Secret, no database, no
 // cache. The Secret gok8s-database is the team's to create.
 func Example() {
-	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "overlays/production")
+	objs, err := manifests.Render("overlays/production")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	for _, r := range rm.Resources() {
-		fmt.Println(r.GetKind(), r.GetName())
+	for _, o := range objs {
+		fmt.Println(o.GetKind(), o.GetName())
 	}
 	// Output:
 	// Namespace gok8s

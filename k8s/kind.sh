@@ -2,12 +2,12 @@
 # The stack in a local kind cluster. Called by the Makefile:
 #   k8s/kind.sh up     create the cluster if absent, load the images, apply, wait
 #   k8s/kind.sh demo   stop PostgreSQL and show readiness at work, checking each step
-#   k8s/kind.sh scenarios  the zero-failed-requests scenarios under load (k8s/cluster, go test -tags kind)
+#   k8s/kind.sh scenarios  the zero-failed-requests scenarios under load (k8s/disruption, go test -tags kind)
 #   k8s/kind.sh e2e    up, scenarios, demo, then delete the cluster; exit non-zero on any failure
 #   k8s/kind.sh down   delete the cluster
 # Settings come from the environment (the Makefile exports them): KIND, KUBECTL,
-# KIND_CLUSTER, KIND_IMAGE, IMG, POSTGRES_IMAGE, MEMCACHED_IMAGE, APP_PORT, GO,
-# LOAD_RATE (requests/s of the scenarios' load, 120 by default).
+# KIND_CLUSTER, KIND_IMAGE, IMG, POSTGRES_IMAGE, MEMCACHED_IMAGE, PROMETHEUS_IMAGE,
+# JAEGER_IMAGE, APP_PORT, GO, LOAD_RATE (requests/s of the scenarios' load, 120 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +18,13 @@ KIND_CLUSTER=${KIND_CLUSTER:-gok8s}
 IMG=${IMG:-gok8s:dev}
 POSTGRES_IMAGE=${POSTGRES_IMAGE:-postgres:17-alpine}
 MEMCACHED_IMAGE=${MEMCACHED_IMAGE:-memcached:1.6-alpine}
+PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-prom/prometheus:v3.16.0}
+JAEGER_IMAGE=${JAEGER_IMAGE:-jaegertracing/jaeger:2.12.0}
+JAEGER_URL=http://localhost:16686 # kind-config.yaml's hostPort for Jaeger's node port
 APP_PORT=${APP_PORT:-8080} # must match kind-config.yaml's hostPort
 NS=gok8s
 URL=http://localhost:$APP_PORT
+PROMETHEUS_URL=http://localhost:9090 # kind-config.yaml maps Prometheus' NodePort there
 
 k() { $KUBECTL --context "kind-$KIND_CLUSTER" -n "$NS" "$@"; }
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
@@ -67,11 +71,11 @@ up() {
     $KIND create cluster --name "$KIND_CLUSTER" --config kind-config.yaml ${KIND_IMAGE:+--image "$KIND_IMAGE"} --wait 120s
   fi
 
-  say "Loading images into the cluster: $IMG $POSTGRES_IMAGE $MEMCACHED_IMAGE"
-  for img in "$POSTGRES_IMAGE" "$MEMCACHED_IMAGE"; do
+  say "Loading images into the cluster: $IMG $POSTGRES_IMAGE $MEMCACHED_IMAGE $PROMETHEUS_IMAGE $JAEGER_IMAGE"
+  for img in "$POSTGRES_IMAGE" "$MEMCACHED_IMAGE" "$PROMETHEUS_IMAGE" "$JAEGER_IMAGE"; do
     docker image inspect "$img" >/dev/null 2>&1 || docker pull "$img"
   done
-  $KIND load docker-image --name "$KIND_CLUSTER" "$IMG" "$POSTGRES_IMAGE" "$MEMCACHED_IMAGE"
+  $KIND load docker-image --name "$KIND_CLUSTER" "$IMG" "$POSTGRES_IMAGE" "$MEMCACHED_IMAGE" "$PROMETHEUS_IMAGE" "$JAEGER_IMAGE"
 
   say "Applying k8s/overlays/kind with these images"
   mkdir -p k8s/.generated
@@ -84,6 +88,8 @@ up() {
     kustomize_image gok8s "$IMG"
     kustomize_image postgres "$POSTGRES_IMAGE"
     kustomize_image memcached "$MEMCACHED_IMAGE"
+    kustomize_image prom/prometheus "$PROMETHEUS_IMAGE" # the name k8s/components/prometheus sets
+    kustomize_image jaegertracing/jaeger "$JAEGER_IMAGE"
   } > k8s/.generated/kustomization.yaml
   local existed=false
   k get deployment gok8s >/dev/null 2>&1 && existed=true
@@ -96,9 +102,14 @@ up() {
   say "Waiting for the rollout"
   k rollout status statefulset/postgres --timeout=180s
   k rollout status deployment/memcached --timeout=180s
+  k rollout status deployment/jaeger --timeout=180s
   k rollout status deployment/gok8s --timeout=180s
+  k rollout status deployment/prometheus --timeout=180s
   poll 60 curl -fsS "$URL/readyz" || fail "$URL/readyz is not 200 after the rollout"
+  poll 60 curl -fsS "$PROMETHEUS_URL/-/ready" || fail "$PROMETHEUS_URL/-/ready is not 200 after the rollout"
   say "Ready after $(since "$start"): $URL/api/links  (probes: $URL/livez  $URL/readyz?verbose)"
+  echo "Prometheus: $PROMETHEUS_URL  (alerts: $PROMETHEUS_URL/api/v1/alerts, rules: $PROMETHEUS_URL/api/v1/rules)"
+  echo "Traces (Jaeger): $JAEGER_URL/search?service=gok8s  API: $JAEGER_URL/api/traces?service=gok8s"
 }
 
 PF_PID=
@@ -183,15 +194,15 @@ demo() {
 }
 
 # scenarios: the app under load through rollouts, a drain, scaling and outages
-# (k8s/cluster/kind_test.go). The rollout to a new tag uses the app's image
+# (k8s/disruption, go test -tags kind). The rollout to a new tag uses the app's image
 # re-tagged and loaded into the cluster.
 scenarios() {
   local image; image="${IMG%:*}:e2e-$(date +%s)" # a new tag each run: a real rollout
   say "Scenarios under load (LOAD_RATE ${LOAD_RATE:-120}/s): re-tagging $IMG as $image and loading it"
   docker tag "$IMG" "$image"
   $KIND load docker-image --name "$KIND_CLUSTER" "$image"
-  (cd k8s && KIND_CONTEXT="kind-$KIND_CLUSTER" APP_URL="$URL" ROLLOUT_IMAGE="$image" PROBE_IMAGE="$MEMCACHED_IMAGE" \
-    $GO test -tags kind -count=1 -v -timeout 15m -run '^TestKind$' ./cluster)
+  (cd k8s && KIND_CONTEXT="kind-$KIND_CLUSTER" APP_URL="$URL" JAEGER_URL="$JAEGER_URL" ROLLOUT_IMAGE="$image" PROBE_IMAGE="$MEMCACHED_IMAGE" \
+    PROMETHEUS_URL="$PROMETHEUS_URL" $GO test -tags kind -count=1 -v -timeout 25m -run '^TestKind$' ./disruption)
 }
 
 down() { $KIND delete cluster --name "$KIND_CLUSTER"; }

@@ -1,20 +1,15 @@
 package k8s_test
 
 import (
-	"context"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gok8s/gok8s/k8s/manifests"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 // overlays are the kustomizations under test, relative to this directory:
@@ -25,48 +20,11 @@ var overlays = []string{"base", "overlays/kind", "overlays/production", "testdat
 // render builds the kustomization in dir, as `kubectl kustomize dir` would.
 func render(t testing.TB, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	objs, err := manifests.Render(dir)
 	if err != nil {
-		t.Fatalf("kustomize %s: %v", dir, err)
-	}
-	var objs []*unstructured.Unstructured
-	for _, r := range rm.Resources() {
-		// Through JSON, so that numbers are int64 as client-go expects.
-		js, err := r.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(js); err != nil {
-			t.Fatal(err)
-		}
-		objs = append(objs, u)
-	}
-	if len(objs) == 0 {
-		t.Fatalf("kustomize %s: no objects", dir)
+		t.Fatal(err)
 	}
 	return objs
-}
-
-// warnings collects the API server's warning headers, such as Pod Security
-// admission's.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(code int, agent, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	l := w.list
-	w.list = nil
-	return l
 }
 
 // crdDir holds the CustomResourceDefinitions the components use, installed
@@ -75,7 +33,7 @@ const crdDir = "testdata/crds"
 
 // startAPIServer starts etcd and kube-apiserver from KUBEBUILDER_ASSETS, with
 // the CRDs in crdDir installed.
-func startAPIServer(t *testing.T) (client.Client, *warnings) {
+func startAPIServer(t *testing.T) *manifests.Client {
 	t.Helper()
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		msg := "KUBEBUILDER_ASSETS is unset: point it at etcd and kube-apiserver " +
@@ -85,7 +43,13 @@ func startAPIServer(t *testing.T) (client.Client, *warnings) {
 		}
 		t.Skip(msg)
 	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{crdDir}, ErrorIfCRDPathMissing: true}
+	env := &envtest.Environment{
+		CRDDirectoryPaths: []string{crdDir}, ErrorIfCRDPathMissing: true,
+		// envtest's 20 s default was too short at load 55: kube-apiserver
+		// did not answer in time, five times over. A hang guard, not a measure.
+		ControlPlaneStartTimeout: 3 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
+	}
 	start := time.Now()
 	cfg, err := env.Start()
 	if err != nil {
@@ -97,64 +61,42 @@ func startAPIServer(t *testing.T) (client.Client, *warnings) {
 		}
 	})
 	t.Logf("kube-apiserver and etcd up in %s", time.Since(start).Round(time.Millisecond))
-	w := &warnings{}
-	cfg = rest.CopyConfig(cfg)
-	cfg.WarningHandler = w
-	c, err := client.New(cfg, client.Options{})
+	c, err := manifests.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, w
+	return c
 }
 
-// apply sends obj with server-side apply and strict field validation; with
-// dryRun the server validates and admits it without storing it.
-func apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured, dryRun bool) error {
-	opts := []client.PatchOption{client.FieldOwner("gok8s-manifest-test"), client.ForceOwnership, client.FieldValidation("Strict")}
-	if dryRun {
-		opts = append(opts, client.DryRunAll)
-	}
-	return c.Patch(ctx, obj.DeepCopy(), client.Apply, opts...)
-}
-
-// podOf returns a Pod with the template of the Deployment or StatefulSet w, as
-// its controller would create it.
+// podOf returns the first Pod of the Deployment or StatefulSet w.
 func podOf(t *testing.T, w *unstructured.Unstructured) *unstructured.Unstructured {
 	t.Helper()
-	tmpl, ok, err := unstructured.NestedMap(w.Object, "spec", "template")
-	if err != nil || !ok {
-		t.Fatalf("%s %s has no pod template: %v", w.GetKind(), w.GetName(), err)
-	}
-	pod := &unstructured.Unstructured{Object: tmpl}
-	pod.SetAPIVersion("v1")
-	pod.SetKind("Pod")
-	pod.SetName(w.GetName() + "-0")
-	pod.SetNamespace(w.GetNamespace())
-	// A StatefulSet's pods mount a claim of each volumeClaimTemplate.
-	claims, _, _ := unstructured.NestedSlice(w.Object, "spec", "volumeClaimTemplates")
-	volumes, _, _ := unstructured.NestedSlice(pod.Object, "spec", "volumes")
-	for _, c := range claims {
-		name, _, _ := unstructured.NestedString(c.(map[string]any), "metadata", "name")
-		volumes = append(volumes, map[string]any{
-			"name":                  name,
-			"persistentVolumeClaim": map[string]any{"claimName": name + "-" + pod.GetName()},
-		})
-	}
-	if len(claims) > 0 {
-		if err := unstructured.SetNestedSlice(pod.Object, volumes, "spec", "volumes"); err != nil {
-			t.Fatal(err)
-		}
+	pod, err := manifests.PodOf(w)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return pod
 }
 
 // TestAPIServerAccepts applies every rendered object of every overlay to a real
-// kube-apiserver: schema, field names (of the ServiceMonitor too, against its
-// CRD) and admission all pass, with no warning. Pod Security "restricted" in
-// the overlays' namespaces admits a Pod made from each workload's template.
+// kube-apiserver: schema, field names (of the ServiceMonitor and the
+// PrometheusRule too, against their CRDs) and admission all pass, with no
+// warning. Pod Security "restricted" in the overlays' namespaces admits a Pod
+// made from each workload's template.
 func TestAPIServerAccepts(t *testing.T) {
-	c, w := startAPIServer(t)
+	c := startAPIServer(t)
 	ctx := t.Context()
+	var warned []string
+	apply := func(obj *unstructured.Unstructured, dryRun bool) error {
+		ws, err := c.Apply(ctx, obj, dryRun)
+		warned = append(warned, ws...)
+		return err
+	}
+	take := func() []string {
+		ws := warned
+		warned = nil
+		return ws
+	}
 	for _, dir := range overlays {
 		t.Run(dir, func(t *testing.T) {
 			start := time.Now()
@@ -176,7 +118,7 @@ func TestAPIServerAccepts(t *testing.T) {
 			for _, kind := range []string{"Namespace", "ServiceAccount"} {
 				for _, o := range objs {
 					if o.GetKind() == kind {
-						if err := apply(ctx, c, o, false); err != nil {
+						if err := apply(o, false); err != nil {
 							t.Fatalf("%s %s: %v", kind, o.GetName(), err)
 						}
 					}
@@ -187,17 +129,17 @@ func TestAPIServerAccepts(t *testing.T) {
 				if stored(o.GetKind()) {
 					continue
 				}
-				if err := apply(ctx, c, o, true); err != nil {
+				if err := apply(o, true); err != nil {
 					t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
 				}
 				if o.GetKind() == "Deployment" || o.GetKind() == "StatefulSet" {
 					pods++
-					if err := apply(ctx, c, podOf(t, o), true); err != nil {
+					if err := apply(podOf(t, o), true); err != nil {
 						t.Errorf("a Pod of %s %s: %v", o.GetKind(), o.GetName(), err)
 					}
 				}
 			}
-			if ws := w.take(); len(ws) > 0 {
+			if ws := take(); len(ws) > 0 {
 				t.Errorf("the API server warned:\n%s", strings.Join(ws, "\n"))
 			}
 			t.Logf("%d objects and %d pods accepted in %s", len(objs), pods, time.Since(start).Round(time.Millisecond))
@@ -213,7 +155,7 @@ func TestAPIServerAccepts(t *testing.T) {
 		if err := unstructured.SetNestedSlice(dep.Object, containers, "spec", "template", "spec", "containers"); err != nil {
 			t.Fatal(err)
 		}
-		err := apply(ctx, c, dep, true)
+		err := apply(dep, true)
 		if err == nil || !strings.Contains(err.Error(), "readinesProbe") {
 			t.Fatalf("apply with readinesProbe: %v, want an error naming the field", err)
 		}
@@ -225,16 +167,45 @@ func TestAPIServerAccepts(t *testing.T) {
 		if err := unstructured.SetNestedField(dep.Object, true, "spec", "template", "spec", "hostNetwork"); err != nil {
 			t.Fatal(err)
 		}
-		_ = apply(ctx, c, dep, true)
-		ws := w.take()
+		_ = apply(dep, true)
+		ws := take()
 		if len(ws) == 0 || !strings.Contains(strings.Join(ws, " "), "hostNetwork") {
 			t.Fatalf("a pod template with hostNetwork drew warnings %q, want one naming hostNetwork", ws)
 		}
-		err := apply(ctx, c, podOf(t, dep), true)
+		err := apply(podOf(t, dep), true)
 		if err == nil || !strings.Contains(err.Error(), "hostNetwork") {
 			t.Fatalf("a Pod with hostNetwork: %v, want a rejection naming hostNetwork", err)
 		}
-		w.take()
+		take()
+	})
+
+	t.Run("the PrometheusRule CRD validates", func(t *testing.T) {
+		group := func(rule map[string]any) []any {
+			return []any{map[string]any{"name": "test", "rules": []any{rule}}}
+		}
+		for _, tt := range []struct {
+			name  string
+			value []any
+			want  string
+		}{
+			{"misspelled field", []any{map[string]any{"name": "test", "rulez": []any{}}}, "rulez"},
+			{"bad duration", group(map[string]any{"alert": "A", "expr": "up == 0", "for": "1 minute"}), "for"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				pr := find(t, render(t, "testdata/monitoring"), "PrometheusRule", "gok8s").DeepCopy()
+				if err := apply(pr, true); err != nil {
+					t.Fatalf("unchanged: %v", err)
+				}
+				if err := unstructured.SetNestedSlice(pr.Object, tt.value, "spec", "groups"); err != nil {
+					t.Fatal(err)
+				}
+				err := apply(pr, true)
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("apply: %v, want an error naming %s", err, tt.want)
+				}
+				t.Logf("rejected: %v", err)
+			})
+		}
 	})
 
 	t.Run("the ServiceMonitor CRD validates", func(t *testing.T) {
@@ -249,13 +220,13 @@ func TestAPIServerAccepts(t *testing.T) {
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				sm := find(t, render(t, "testdata/monitoring"), "ServiceMonitor", "gok8s").DeepCopy()
-				if err := apply(ctx, c, sm, true); err != nil {
+				if err := apply(sm, true); err != nil {
 					t.Fatalf("unchanged: %v", err)
 				}
 				if err := unstructured.SetNestedField(sm.Object, tt.value, tt.field...); err != nil {
 					t.Fatal(err)
 				}
-				err := apply(ctx, c, sm, true)
+				err := apply(sm, true)
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("apply: %v, want an error naming %s", err, tt.want)
 				}

@@ -203,7 +203,8 @@ func ingressPortsExist(o objects) []string {
 
 // appDependencies returns the TCP ports the app connects to: its database's
 // (from the dev Secret's DATABASE_URL where the manifests carry one, else
-// PostgreSQL's default) and each memcached server's.
+// PostgreSQL's default), each memcached server's, and its OTLP receiver's
+// when it exports traces.
 func (o objects) appDependencies() (map[int32]string, error) {
 	deps := map[int32]string{5432: "PostgreSQL"}
 	if raw := o.secrets[databaseSecret].StringData[databaseKey]; raw != "" {
@@ -232,6 +233,27 @@ func (o objects) appDependencies() (map[int32]string, error) {
 			return nil, fmt.Errorf("MEMCACHED_SERVERS %q: %w", s, err)
 		}
 		deps[int32(n)] = "memcached " + s
+	}
+	env := o.appEnv()
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		raw := env[name]
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("%s %q is not a URL", name, raw)
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		n, err := strconv.ParseInt(port, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: port %q", name, raw, port)
+		}
+		deps[int32(n)] = "the OTLP receiver " + u.Host
+		break // the traces endpoint wins
 	}
 	return deps, nil
 }
@@ -298,8 +320,17 @@ func appEgress(o objects) []string {
 	return bad
 }
 
-// backendsAcceptOnlyTheApp: every workload other than the app (PostgreSQL,
-// memcached) admits only the app's pods and connects nowhere.
+// monitoringComponent is the component label of k8s/components/prometheus'
+// workload: it scrapes the app rather than serving it.
+const monitoringComponent = "monitoring"
+
+// tracingComponent is the component label of k8s/components/jaeger's
+// workload: it serves its UI to anyone besides taking the app's spans.
+const tracingComponent = "tracing"
+
+// backendsAcceptOnlyTheApp: every workload other than the app, monitoring and
+// the trace viewer (PostgreSQL, memcached) admits only the app's pods and
+// connects nowhere.
 func backendsAcceptOnlyTheApp(o objects) []string {
 	app, _, ok := o.app()
 	if !ok {
@@ -307,7 +338,8 @@ func backendsAcceptOnlyTheApp(o objects) []string {
 	}
 	var bad []string
 	for _, w := range o.workloads {
-		if w.name == app.name && w.kind == app.kind {
+		if (w.name == app.name && w.kind == app.kind) || w.template.Labels["app.kubernetes.io/component"] == monitoringComponent ||
+			w.template.Labels["app.kubernetes.io/component"] == tracingComponent {
 			continue
 		}
 		for _, np := range o.policiesOf(w) {
@@ -329,6 +361,80 @@ func backendsAcceptOnlyTheApp(o objects) []string {
 					}):
 						bad = append(bad, fmt.Sprintf("NetworkPolicy %s admits pods besides the app's to %s %s", np.Name, w.kind, w.name))
 					}
+				}
+			}
+		}
+	}
+	return bad
+}
+
+// monitoringEgress: a monitoring workload (Prometheus) connects only to the
+// app's metrics port and to the Kubernetes API (443, or 6443 as policy agents
+// see it after the Service's translation), for pod discovery.
+func monitoringEgress(o objects) []string {
+	app, _, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	for _, w := range o.workloads {
+		if w.template.Labels["app.kubernetes.io/component"] != monitoringComponent {
+			continue
+		}
+		for _, np := range o.policiesOf(w) {
+			for i, r := range np.Spec.Egress {
+				toApp := len(r.To) > 0
+				for _, p := range r.To {
+					toApp = toApp && p.IPBlock == nil && p.NamespaceSelector == nil && p.PodSelector != nil &&
+						!isEmpty(p.PodSelector) && selects(p.PodSelector, app.template.Labels)
+				}
+				for _, pp := range r.Ports {
+					metrics := pp.Port != nil && pp.Port.String() == "metrics"
+					api := pp.Port != nil && (pp.Port.IntValue() == 443 || pp.Port.IntValue() == 6443)
+					switch {
+					case toApp && !metrics:
+						bad = append(bad, fmt.Sprintf("NetworkPolicy %s egress rule %d lets %s %s reach the app on %s, not only its metrics port", np.Name, i, w.kind, w.name, portString(pp)))
+					case !toApp && !api:
+						bad = append(bad, fmt.Sprintf("NetworkPolicy %s egress rule %d lets %s %s reach %s, neither the app's metrics nor the API server", np.Name, i, w.kind, w.name, portString(pp)))
+					}
+				}
+				if len(r.Ports) == 0 {
+					bad = append(bad, fmt.Sprintf("NetworkPolicy %s egress rule %d lets %s %s reach any port", np.Name, i, w.kind, w.name))
+				}
+			}
+		}
+	}
+	return bad
+}
+
+// tracingBackend: the trace viewer (Jaeger) takes OTLP from the app's pods
+// only, serves any client only on its query port, and connects nowhere.
+func tracingBackend(o objects) []string {
+	app, _, ok := o.app()
+	if !ok {
+		return nil
+	}
+	var bad []string
+	for _, w := range o.workloads {
+		if w.template.Labels["app.kubernetes.io/component"] != tracingComponent {
+			continue
+		}
+		for _, np := range o.policiesOf(w) {
+			if len(np.Spec.Egress) > 0 {
+				bad = append(bad, fmt.Sprintf("NetworkPolicy %s lets %s %s open connections", np.Name, w.kind, w.name))
+			}
+			for i, r := range np.Spec.Ingress {
+				fromApp := len(r.From) > 0 && !slices.ContainsFunc(r.From, func(p networkingv1.NetworkPolicyPeer) bool {
+					return p.IPBlock != nil || p.NamespaceSelector != nil || p.PodSelector == nil || isEmpty(p.PodSelector) ||
+						!selects(p.PodSelector, app.template.Labels)
+				})
+				for _, pp := range r.Ports {
+					if !fromApp && (pp.Port == nil || pp.Port.String() != "query") {
+						bad = append(bad, fmt.Sprintf("NetworkPolicy %s ingress rule %d admits sources besides the app's pods to %s %s on %s, not only its query port", np.Name, i, w.kind, w.name, portString(pp)))
+					}
+				}
+				if len(r.Ports) == 0 {
+					bad = append(bad, fmt.Sprintf("NetworkPolicy %s ingress rule %d admits every port of %s %s", np.Name, i, w.kind, w.name))
 				}
 			}
 		}

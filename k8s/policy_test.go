@@ -1,6 +1,7 @@
 package k8s_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net"
@@ -14,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gok8s/gok8s/grpchealth"
 	"github.com/gok8s/gok8s/middleware"
 	"github.com/gok8s/gok8s/probes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 )
 
 // The app's Deployment and container.
@@ -243,18 +247,22 @@ var policies = map[string]policy{
 	"network: admitted ports are pods' ports":    ingressPortsExist,
 	"network: the app reaches only its deps":     appEgress,
 	"network: backends admit only the app":       backendsAcceptOnlyTheApp,
+	"network: Prometheus reaches only metrics":   monitoringEgress,
+	"network: Jaeger takes spans from the app":   tracingBackend,
 }
 
-// probePaths: the app's probes ask paths the middleware answers, readiness on
-// a readiness path, liveness and start-up on a liveness path (never on one that
-// checks a dependency).
+// probePaths: the app's probes ask paths the middleware answers (or, for a
+// grpc probe, services the gRPC health server answers, on GRPC_ADDR's port),
+// readiness on a readiness path, liveness and start-up on a liveness path
+// (never on one that checks a dependency).
 func probePaths(o objects) []string {
 	_, c, ok := o.app()
 	if !ok {
 		return []string{"no app Deployment " + appName + " with container " + appContainer}
 	}
-	// A Readiness that has not started answers 503; liveness answers 200; the
-	// app behind the middleware answers 418.
+	// A Readiness that has not started answers 503 (NOT_SERVING); liveness
+	// answers 200 (SERVING); the app behind the middleware answers 418, and
+	// the health server NOT_FOUND for a service it does not know.
 	ready, err := probes.NewReadiness(nil)
 	if err != nil {
 		return []string{err.Error()}
@@ -262,10 +270,31 @@ func probePaths(o objects) []string {
 	h := middleware.Probes(ready)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 	}))
-	answer := func(p *corev1.Probe) int {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p.HTTPGet.Path, nil))
-		return rec.Code
+	health := grpchealth.NewServer(ready)
+	grpcPort := o.grpcPort()
+	// answer returns the probe's HTTP status (a grpc probe's as SERVING 200,
+	// NOT_SERVING 503, unknown 418) and what it asks, or a problem.
+	answer := func(p *corev1.Probe) (int, string, string) {
+		switch {
+		case p.HTTPGet != nil:
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p.HTTPGet.Path, nil))
+			return rec.Code, "path " + strconv.Quote(p.HTTPGet.Path), ""
+		case p.GRPC != nil:
+			what := "grpc service " + strconv.Quote(ptr.Deref(p.GRPC.Service, ""))
+			if grpcPort == "" || strconv.Itoa(int(p.GRPC.Port)) != grpcPort {
+				return 0, what, fmt.Sprintf("probes gRPC port %d, not GRPC_ADDR's (%q)", p.GRPC.Port, grpcPort)
+			}
+			resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: ptr.Deref(p.GRPC.Service, "")})
+			switch {
+			case err != nil:
+				return http.StatusTeapot, what, ""
+			case resp.GetStatus() == healthpb.HealthCheckResponse_SERVING:
+				return http.StatusOK, what, ""
+			}
+			return http.StatusServiceUnavailable, what, ""
+		}
+		return 0, "", "is neither an httpGet nor a grpc probe"
 	}
 	var bad []string
 	for _, pr := range []struct {
@@ -273,20 +302,34 @@ func probePaths(o objects) []string {
 		p    *corev1.Probe
 		want int
 	}{{"startupProbe", c.StartupProbe, 200}, {"readinessProbe", c.ReadinessProbe, 503}, {"livenessProbe", c.LivenessProbe, 200}} {
-		switch {
-		case pr.p == nil:
+		if pr.p == nil {
 			bad = append(bad, pr.name+" is missing")
-		case pr.p.HTTPGet == nil:
-			bad = append(bad, pr.name+" is not an httpGet probe")
-		case answer(pr.p) == http.StatusTeapot:
-			bad = append(bad, fmt.Sprintf("%s path %q is not a probe path of the middleware", pr.name, pr.p.HTTPGet.Path))
-		case answer(pr.p) != pr.want && pr.want == 200:
-			bad = append(bad, fmt.Sprintf("%s path %q checks dependencies; it must be a liveness path", pr.name, pr.p.HTTPGet.Path))
-		case answer(pr.p) != pr.want:
-			bad = append(bad, fmt.Sprintf("%s path %q is not a readiness path", pr.name, pr.p.HTTPGet.Path))
+			continue
+		}
+		code, what, problem := answer(pr.p)
+		switch {
+		case problem != "":
+			bad = append(bad, pr.name+" "+problem)
+		case code == http.StatusTeapot:
+			bad = append(bad, fmt.Sprintf("%s %s is not a probe path of the middleware nor a service of the health server", pr.name, what))
+		case code != pr.want && pr.want == 200:
+			bad = append(bad, fmt.Sprintf("%s %s checks dependencies; it must be a liveness path", pr.name, what))
+		case code != pr.want:
+			bad = append(bad, fmt.Sprintf("%s %s is not a readiness path", pr.name, what))
 		}
 	}
 	return bad
+}
+
+// grpcPort returns the port of the app's GRPC_ADDR (its default when unset),
+// or "" when gRPC is off.
+func (o objects) grpcPort() string {
+	addr, ok := o.appEnv()["GRPC_ADDR"]
+	if !ok {
+		addr = ":50051"
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 // readinessTimeout: the kubelet waits longer than the app's probe timeout, so
@@ -333,8 +376,10 @@ func gracePeriod(o objects) []string {
 	return nil
 }
 
-// hardened: every container has CPU and memory limits, runs as non-root with a
-// read-only root filesystem, no privilege escalation and no capabilities.
+// hardened: every container has CPU and memory limits, an ephemeral-storage
+// request and limit (a pod that fills its node's disk gets every pod there
+// evicted), runs as non-root with a read-only root filesystem, no privilege
+// escalation and no capabilities.
 func hardened(o objects) []string {
 	var bad []string
 	for _, w := range o.workloads {
@@ -343,6 +388,9 @@ func hardened(o objects) []string {
 			where := fmt.Sprintf("%s %s container %s", w.kind, w.name, c.Name)
 			if c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
 				bad = append(bad, where+" has no CPU or memory limit")
+			}
+			if c.Resources.Requests.StorageEphemeral().IsZero() || c.Resources.Limits.StorageEphemeral().IsZero() {
+				bad = append(bad, where+" has no ephemeral-storage request or limit")
 			}
 			sc := c.SecurityContext
 			if sc == nil {
@@ -431,11 +479,22 @@ func configKeys(o objects) []string {
 		}
 	}
 	for _, e := range c.Env {
-		if !slices.Contains(known, e.Name) {
+		if !slices.Contains(known, e.Name) && !expanded(c.Env, e) {
 			bad = append(bad, fmt.Sprintf("env %s of the app container is not a variable the app reads", e.Name))
 		}
 	}
 	return bad
+}
+
+// expanded reports whether e is a downward-API field that a later variable
+// of env expands as $(NAME), as OTEL_RESOURCE_ATTRIBUTES does with the pod's
+// name (k8s/components/tracing).
+func expanded(env []corev1.EnvVar, e corev1.EnvVar) bool {
+	if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil {
+		return false
+	}
+	i := slices.IndexFunc(env, func(x corev1.EnvVar) bool { return x.Name == e.Name })
+	return slices.ContainsFunc(env[i+1:], func(x corev1.EnvVar) bool { return strings.Contains(x.Value, "$("+e.Name+")") })
 }
 
 // selected returns the workloads whose templates sel matches.
@@ -494,6 +553,8 @@ func namedPorts(o objects) []string {
 					port = &p.HTTPGet.Port
 				case p.TCPSocket != nil:
 					port = &p.TCPSocket.Port
+				case p.GRPC != nil && !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.ContainerPort == p.GRPC.Port }):
+					bad = append(bad, fmt.Sprintf("%s %s container %s probes gRPC port %d, which it does not have", w.kind, w.name, c.Name, p.GRPC.Port))
 				}
 				if port != nil && port.Type == intstr.String && !hasPort(c, port.StrVal) {
 					bad = append(bad, fmt.Sprintf("%s %s container %s probes port %q, which it does not have", w.kind, w.name, c.Name, port.StrVal))
@@ -899,12 +960,27 @@ func TestPoliciesCatch(t *testing.T) {
 		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/ready" }, `readinessProbe path "/ready" is not a probe path`},
 		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).LivenessProbe.HTTPGet.Path = "/readyz" }, "livenessProbe path \"/readyz\" checks dependencies"},
 		{prod, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.HTTPGet.Path = "/healthz" }, "is not a readiness path"},
+		{kind, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.GRPC.Service = ptr.To("liveness") }, `readinessProbe grpc service "liveness" is not a readiness path`},
+		{kind, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.GRPC.Service = ptr.To("ready") }, `readinessProbe grpc service "ready" is not a probe path of the middleware nor a service of the health server`},
+		{kind, "probe paths are the middleware's", func(o *objects) { appC(o).ReadinessProbe.GRPC.Port = 8080 }, "readinessProbe probes gRPC port 8080, not GRPC_ADDR's"},
+		{kind, "probe paths are the middleware's", func(o *objects) { setEnv(o, "GRPC_ADDR", "") }, "readinessProbe probes gRPC port 50051, not GRPC_ADDR's"},
+		{kind, "named ports exist", func(o *objects) { appC(o).ReadinessProbe.GRPC.Port = 50052 }, "probes gRPC port 50052, which it does not have"},
 		{prod, "readiness timeout exceeds the app's", func(o *objects) { appC(o).ReadinessProbe.TimeoutSeconds = 1 }, "does not exceed PROBE_TIMEOUT"},
 		{prod, "grace period exceeds the shutdown", func(o *objects) { g := int64(25); appSpec(o).TerminationGracePeriodSeconds = &g }, "does not exceed"},
 		{prod, "grace period exceeds the shutdown", func(o *objects) {
 			appC(o).Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 10}}}
 		}, "preStop 10s"},
 		{prod, "containers are limited and locked down", func(o *objects) { delete(appC(o).Resources.Limits, corev1.ResourceMemory) }, "no CPU or memory limit"},
+		{prod, "containers are limited and locked down", func(o *objects) {
+			delete(appC(o).Resources.Limits, corev1.ResourceEphemeralStorage)
+		}, "no ephemeral-storage request or limit"},
+		{kind, "containers are limited and locked down", func(o *objects) {
+			for i := range o.workloads {
+				if o.workloads[i].name == "postgres" {
+					delete(o.workloads[i].template.Spec.InitContainers[0].Resources.Requests, corev1.ResourceEphemeralStorage)
+				}
+			}
+		}, "StatefulSet postgres container passwd has no ephemeral-storage request or limit"},
 		{prod, "containers are limited and locked down", func(o *objects) {
 			f := false
 			appC(o).SecurityContext.ReadOnlyRootFilesystem = &f
@@ -1055,6 +1131,26 @@ func TestPoliciesCatch(t *testing.T) {
 		{kind, "network: backends admit only the app", func(o *objects) {
 			netpol(o, "memcached").Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(intstr.FromInt32(53))}}}
 		}, "lets Deployment memcached open connections"},
+		{kind, "network: Prometheus reaches only metrics", func(o *objects) {
+			netpol(o, "prometheus").Spec.Egress[1].Ports = []networkingv1.NetworkPolicyPort{tcp(intstr.FromString("http"))}
+		}, "reach the app on http/TCP, not only its metrics port"},
+		{kind, "network: Prometheus reaches only metrics", func(o *objects) {
+			netpol(o, "prometheus").Spec.Egress[0].Ports = append(netpol(o, "prometheus").Spec.Egress[0].Ports, tcp(intstr.FromInt32(5432)))
+		}, "neither the app's metrics nor the API server"},
+		{kind, "network: the app reaches only its deps", func(o *objects) {
+			np := netpol(o, appName)
+			np.Spec.Egress = np.Spec.Egress[:2]
+		}, "no NetworkPolicy lets the app reach the OTLP receiver jaeger:4318 on 4318/TCP"},
+		{kind, "network: Jaeger takes spans from the app", func(o *objects) {
+			netpol(o, "jaeger").Spec.Ingress[0].From = nil
+		}, "admits sources besides the app's pods to Deployment jaeger on otlp-http/TCP"},
+		{kind, "network: Jaeger takes spans from the app", func(o *objects) {
+			netpol(o, "jaeger").Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(intstr.FromInt32(443))}}}
+		}, "lets Deployment jaeger open connections"},
+		{kind, "ConfigMap keys are app variables", func(o *objects) {
+			appSpec(o).Containers[0].Env = append(appSpec(o).Containers[0].Env, corev1.EnvVar{Name: "HOST_IP",
+				ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}}})
+		}, "env HOST_IP of the app container is not a variable the app reads"},
 	}
 	for name := range policies {
 		if !slices.ContainsFunc(tests, func(tt breakage) bool { return tt.policy == name }) {
@@ -1078,8 +1174,8 @@ func TestPoliciesCatch(t *testing.T) {
 
 // TestOverlayContents: production renders the app alone, without a Secret (its
 // database URL comes from the team's Secret manager) and without a database or
-// a cache; kind adds the development backends and runs three app replicas over
-// its two workers.
+// a cache; kind adds the development backends and Prometheus, and runs three
+// app replicas over its two workers.
 func TestOverlayContents(t *testing.T) {
 	tests := []struct {
 		dir       string
@@ -1089,7 +1185,7 @@ func TestOverlayContents(t *testing.T) {
 	}{
 		{"overlays/production", []string{"Deployment " + appName}, nil, 3},
 		{"testdata/monitoring", []string{"Deployment " + appName}, nil, 3},
-		{"overlays/kind", []string{"Deployment " + appName, "Deployment memcached", "StatefulSet postgres"}, []string{databaseSecret}, 3},
+		{"overlays/kind", []string{"Deployment " + appName, "Deployment jaeger", "Deployment memcached", "Deployment prometheus", "StatefulSet postgres"}, []string{databaseSecret}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir, func(t *testing.T) {
@@ -1116,5 +1212,24 @@ func TestOverlayContents(t *testing.T) {
 				t.Errorf("the app runs %d replicas, want %d", n, tt.replicas)
 			}
 		})
+	}
+}
+
+// TestKindBackendsOnControlPlane: in the kind overlay PostgreSQL and memcached
+// run on the control-plane node (selected, and tolerating its taint), so that
+// draining a worker moves app pods only; the app stays off it.
+func TestKindBackendsOnControlPlane(t *testing.T) {
+	const role = "node-role.kubernetes.io/control-plane"
+	o := decode(t, render(t, "overlays/kind"))
+	for _, w := range o.workloads {
+		spec := w.template.Spec
+		_, selected := spec.NodeSelector[role]
+		tolerates := slices.ContainsFunc(spec.Tolerations, func(tl corev1.Toleration) bool {
+			return tl.Key == role && tl.Effect == corev1.TaintEffectNoSchedule
+		})
+		backend := w.name == "postgres" || w.name == "memcached"
+		if selected != backend || tolerates != backend {
+			t.Errorf("%s %s: on the control plane %v (selected %v, tolerates its taint %v), want %v", w.kind, w.name, selected && tolerates, selected, tolerates, backend)
+		}
 	}
 }

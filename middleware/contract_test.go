@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/gok8s/gok8s/probes"
 )
 
-// The tests in this file pin the Kubernetes healthz contract cases of issue 12.
+// The tests in this file pin the Kubernetes healthz contract: the cases of
+// issue 12, and the three of issue 19 where k8s.io/apiserver v0.37.2's healthz
+// answered otherwise (the endpoint named by the probe path's first segment,
+// "excluded with <group>", p/ as net/http's 404).
 
 // TestNestedPaths: the most specific probe path wins, whatever the order of
 // the options.
@@ -20,7 +24,7 @@ func TestNestedPaths(t *testing.T) {
 		{name: "readiness root", target: "/healthz/ready", status: 503, body: "Not ready\n"},
 		{name: "readiness verbose", target: "/healthz/ready?verbose", status: 503, body: "" +
 			"[+]startup ok\n[+]shutdown ok\n[+]postgres/default ok\n[-]memcached/a:1 failed: reason withheld\n" +
-			"[-]disk failed: reason withheld (optional)\nready check failed\n"},
+			"[-]disk failed: reason withheld (optional)\nhealthz check failed\n"},
 		{name: "readiness check", target: "/healthz/ready/postgres/default", status: 200, body: "ok"},
 		{name: "readiness failing check", target: "/healthz/ready/memcached", status: 503, body: "Not ready\n"},
 		{name: "liveness unknown", target: "/healthz/readyz", status: 404, body: "no check named \"readyz\"\n"},
@@ -40,31 +44,72 @@ func TestNestedPaths(t *testing.T) {
 	}
 }
 
-// TestEndpointName: a verbose body ends with the name of the path it answers.
+// TestEndpointName: a verbose body ends with the name of the endpoint, the
+// first segment of its probe path, as Kubernetes' InstallPathHandler names it
+// (strings.Split(strings.TrimPrefix(path, "/"), "/")[0]): /healthz/ready ends
+// "healthz check passed".
 func TestEndpointName(t *testing.T) {
 	ready := newReadiness(t, false)
-	h := Probes(ready, WithLivenessPaths("/livez", "/healthz", "/-/alive"), WithReadinessPaths("/readyz", "/ready", "/healthz/ready"))(app)
+	h := Probes(ready, WithLivenessPaths("/livez", "/healthz", "/-/alive"),
+		WithReadinessPaths("/readyz", "/ready", "/healthz/ready", "/probes/v1/ready"))(app)
 	const checks = "[+]startup ok\n[+]shutdown ok\n[+]postgres/default ok\n[+]memcached/a:1 ok\n[-]disk failed: reason withheld (optional)\n"
 	runCases(t, h, []probeCase{
 		{name: "livez", target: "/livez?verbose", status: 200, body: "[+]ping ok\nlivez check passed\n"},
 		{name: "healthz", target: "/healthz?verbose", status: 200, body: "[+]ping ok\nhealthz check passed\n"},
-		{name: "custom liveness", target: "/-/alive?verbose", status: 200, body: "[+]ping ok\nalive check passed\n"},
+		{name: "custom liveness", target: "/-/alive?verbose", status: 200, body: "[+]ping ok\n- check passed\n"},
 		{name: "liveness check", target: "/healthz/ping?verbose", status: 200, body: "[+]ping ok\nhealthz check passed\n"},
 		{name: "readyz", target: "/readyz?verbose", status: 200, body: checks + "readyz check passed\n"},
 		{name: "ready", target: "/ready?verbose", status: 200, body: checks + "ready check passed\n"},
-		{name: "nested ready", target: "/healthz/ready?verbose", status: 200, body: checks + "ready check passed\n"},
+		{name: "nested ready", target: "/healthz/ready?verbose", status: 200, body: checks + "healthz check passed\n"},
+		{name: "deeper ready", target: "/probes/v1/ready?verbose", status: 200, body: checks + "probes check passed\n"},
 		{name: "ready check", target: "/ready/postgres?verbose", status: 200, body: "[+]postgres/default ok\nready check passed\n"},
+		{name: "nested ready check", target: "/healthz/ready/postgres?verbose", status: 200, body: "[+]postgres/default ok\nhealthz check passed\n"},
+	})
+	failing := Probes(newReadiness(t, true), WithReadinessPaths("/healthz/ready"))(app)
+	runCases(t, failing, []probeCase{
+		{name: "nested ready failing", target: "/healthz/ready?verbose", status: 503, body: "" +
+			"[+]startup ok\n[+]shutdown ok\n[+]postgres/default ok\n[-]memcached/a:1 failed: reason withheld\n" +
+			"[-]disk failed: reason withheld (optional)\nhealthz check failed\n"},
 	})
 }
 
-// TestTrailingSlash: p/ is not p; it is 404, like any other p/… that names no check.
+// TestExcludedWithGroup: a check excluded through its group says so, as
+// Kubernetes' GroupedHealthChecker does; one excluded by its own name says
+// "excluded: ok", even when its group is excluded too.
+func TestExcludedWithGroup(t *testing.T) {
+	h := Probes(newReadiness(t, true))(app)
+	const head = "[+]startup ok\n[+]shutdown ok\n"
+	const opt = "[-]disk failed: reason withheld (optional)\n"
+	runCases(t, h, []probeCase{
+		{name: "group", target: "/readyz?verbose&exclude=memcached", status: 200, body: head +
+			"[+]postgres/default ok\n[+]memcached/a:1 excluded with memcached: ok\n" + opt + "readyz check passed\n"},
+		{name: "name", target: "/readyz?verbose&exclude=memcached/a:1", status: 200, body: head +
+			"[+]postgres/default ok\n[+]memcached/a:1 excluded: ok\n" + opt + "readyz check passed\n"},
+		{name: "name and group", target: "/readyz?verbose&exclude=memcached&exclude=memcached/a:1", status: 200, body: head +
+			"[+]postgres/default ok\n[+]memcached/a:1 excluded: ok\n" + opt + "readyz check passed\n"},
+		{name: "two groups", target: "/readyz?verbose&exclude=postgres&exclude=memcached", status: 200, body: head +
+			"[+]postgres/default excluded with postgres: ok\n[+]memcached/a:1 excluded with memcached: ok\n" + opt + "readyz check passed\n"},
+		{name: "lifecycle", target: "/readyz?verbose&exclude=shutdown&exclude=memcached", status: 200, body: "[+]startup ok\n" +
+			"[+]shutdown excluded: ok\n[+]postgres/default ok\n[+]memcached/a:1 excluded with memcached: ok\n" + opt + "readyz check passed\n"},
+		{name: "group on its subpath", target: "/readyz/memcached?verbose&exclude=memcached", status: 200, body: "" +
+			"[+]memcached/a:1 excluded with memcached: ok\nreadyz check passed\n"},
+		{name: "group, not verbose", target: "/readyz?exclude=memcached", status: 200, body: "ok"},
+	})
+}
+
+// TestTrailingSlash: p/ is no check, and p/ is not p: it is 404 with net/http's
+// own "404 page not found", as Kubernetes' mux answers it. Any other p/… that
+// names no check is 404 and says so.
 func TestTrailingSlash(t *testing.T) {
+	const notFound = "404 page not found\n"
 	h := Probes(newReadiness(t, false))(app)
 	runCases(t, h, []probeCase{
-		{name: "livez", target: "/livez/", status: 404, body: "no check named \"\"\n"},
-		{name: "healthz", target: "/healthz/", status: 404, body: "no check named \"\"\n"},
-		{name: "readyz", target: "/readyz/", status: 404, body: "no check named \"\"\n"},
-		{name: "readyz verbose", target: "/readyz/?verbose", status: 404, body: "no check named \"\"\n"},
+		{name: "livez", target: "/livez/", status: 404, body: notFound},
+		{name: "healthz", target: "/healthz/", status: 404, body: notFound},
+		{name: "readyz", target: "/readyz/", status: 404, body: notFound},
+		{name: "readyz verbose", target: "/readyz/?verbose", status: 404, body: notFound},
+		{name: "readyz json", target: "/readyz/", accept: "application/json", status: 404, body: notFound},
+		{name: "readyz head", method: http.MethodHead, target: "/readyz/", status: 404, body: ""},
 		{name: "readyz group", target: "/readyz/postgres/", status: 404, body: "no check named \"postgres/\"\n"},
 		{name: "livez ping", target: "/livez/ping/", status: 404, body: "no check named \"ping/\"\n"},
 		{name: "readyz root still ok", target: "/readyz", status: 200, body: "ok"},
@@ -74,9 +119,15 @@ func TestTrailingSlash(t *testing.T) {
 	mux.Handle("GET /readyz/{check...}", ReadinessHandler(newReadiness(t, false)))
 	runCases(t, mux, []probeCase{
 		{name: "mux readyz", target: "/readyz", status: 200, body: "ok"},
-		{name: "mux trailing slash", target: "/readyz/", status: 404, body: "no check named \"\"\n"},
+		{name: "mux trailing slash", target: "/readyz/", status: 404, body: notFound},
 		{name: "mux check", target: "/readyz/postgres", status: 200, body: "ok"},
 	})
+	// What net/http itself answers, which the cases above compare with.
+	rec := httptest.NewRecorder()
+	http.NotFound(rec, httptest.NewRequest(http.MethodGet, "/readyz/", nil))
+	if rec.Body.String() != notFound {
+		t.Fatalf("net/http's 404 body is %q", rec.Body.String())
+	}
 }
 
 // TestUnknownExclude: unknown exclude names are warned about sorted and once each.
@@ -87,7 +138,7 @@ func TestUnknownExclude(t *testing.T) {
 		{name: "readyz", target: "/readyz?verbose&exclude=zz&exclude=aa&exclude=aa", status: 200, body: checks +
 			"warn: some health checks cannot be excluded: no matches for \"aa\",\"zz\"\nreadyz check passed\n"},
 		{name: "readyz with a known one", target: "/readyz?verbose&exclude=zz&exclude=postgres&exclude=zz&exclude=b", status: 200, body: "" +
-			"[+]startup ok\n[+]shutdown ok\n[+]postgres/default excluded: ok\n[+]memcached/a:1 ok\n[-]disk failed: reason withheld (optional)\n" +
+			"[+]startup ok\n[+]shutdown ok\n[+]postgres/default excluded with postgres: ok\n[+]memcached/a:1 ok\n[-]disk failed: reason withheld (optional)\n" +
 			"warn: some health checks cannot be excluded: no matches for \"b\",\"zz\"\nreadyz check passed\n"},
 		{name: "livez", target: "/livez?verbose&exclude=zz&exclude=aa&exclude=aa", status: 200, body: "[+]ping ok\n" +
 			"warn: some health checks cannot be excluded: no matches for \"aa\",\"zz\"\nlivez check passed\n"},

@@ -8,5 +8,13 @@
 //
 // Liveness checks nothing but that the process serves HTTP. Readiness reports a
 // [probes.Readiness]. Bodies follow the Kubernetes healthz grammar ("ok",
-// "[+]name ok", "[-]name failed: reason withheld") and never carry error text.
+// "[+]name ok", "[+]name excluded with group: ok", "[-]name failed: reason
+// withheld") and never carry error text. A verbose body ends "<endpoint> check
+// passed" (or failed), the endpoint being the probe path's first segment, as
+// Kubernetes' InstallPathHandler names it: /healthz/ready ends "healthz check
+// passed". p/ is 404 with net/http's "404 page not found".
+//
+// Reading the source: middleware.go holds the options, [Probes], the two
+// handlers and the request flow; paths.go the matching of probe paths;
+// body.go the text and JSON bodies; accept.go the Accept negotiation.
 package middleware

@@ -53,7 +53,7 @@ func ExampleProbes() {
 	// [+]startup ok
 	// [+]shutdown ok
 	// [+]postgres/default ok
-	// [+]memcached/cache:11211 excluded: ok
+	// [+]memcached/cache:11211 excluded with memcached: ok
 	// readyz check passed
 }
 

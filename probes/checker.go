@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -59,4 +60,21 @@ func withTraits(c Checker) *traits {
 		return &cp
 	}
 	return &traits{Checker: c}
+}
+
+// Match reports whether name selects the check named check: name is the whole
+// name, or its group, the part before the first "/" ("postgres" selects
+// "postgres/default"). An empty name selects nothing. [Filter], [Readiness.Has]
+// and [Readiness.Status] match names this way.
+func Match(name, check string) bool {
+	return name != "" && (name == check || name == group(check))
+}
+
+// group returns the part of name before its first "/", or "" if it has none.
+func group(name string) string {
+	g, _, ok := strings.Cut(name, "/")
+	if !ok {
+		return ""
+	}
+	return g
 }

@@ -4,10 +4,13 @@
 // [PostgresConn] and [Postgres] ping a database, and [Memcached] pings one
 // memcached server. [NewReadiness]
 // gathers checks into a [Readiness], which runs them concurrently, each under its
-// own timeout, caches each result for a short TTL and lets only one run of a check
+// own timeout, keeps each result for a short TTL and lets only one run of a check
 // be in flight at a time, however many probes arrive. A Readiness also carries the
 // lifecycle of the process: it is not ready until [Readiness.MarkStarted] and not
-// ready again from [Readiness.MarkDraining] on.
+// ready again from [Readiness.MarkDraining] on. Whenever a result or the lifecycle
+// changes, it works out its outcome anew, so that [Readiness.Check] with fresh
+// results reads it without locking or allocating, and [Readiness.Status] and
+// [Readiness.Subscribe] give it to other protocols, such as a gRPC health service.
 //
 // A PostgreSQL check answers "can this pod reach its database", not "is its pool
 // idle". [PostgresConn] (and [PostgresConns] for many pools) gives the check a
@@ -25,14 +28,23 @@
 //
 // Check names are short and lower-case. A name of the form group/instance, such as
 // "postgres/default" or "memcached/cache-0:11211", puts the check in a group, so
-// excluding "postgres" skips every pool. The names "startup" and "shutdown" are
-// reserved for the lifecycle checks.
+// excluding "postgres" skips every pool ([Match]). The names "startup" and
+// "shutdown" are reserved for the lifecycle checks.
 //
 // A failing check's error is meant for the log, not for a response body: it may
 // carry driver detail. [NotReady] is what a caller shows instead. Package
 // middleware serves a Readiness over HTTP.
 //
-// Reading the source: checker.go holds [Checker] and its adapters ([Func],
-// [Optional], [Timeout]); readiness.go holds [Readiness] and the engine behind it
-// (the cache, the runs in flight and the transitions).
+// Reading the source, in the order a request meets it: checker.go holds
+// [Checker], its adapters ([Func], [Optional], [Timeout]) and [Match];
+// readiness.go the [Readiness] type, its options and its lifecycle
+// (MarkStarted, MarkDraining, Close); run.go the running of checks
+// ([Readiness.Check], the runs in flight, their timeouts, the end of a
+// result's TTL); state.go [State], [Transition], [Readiness.Status] and
+// publish, the one place where the outcome and the state change; report.go
+// [Filter], [Report] and [Readiness.Report], which only read;
+// subscription.go [Subscription]; observer.go [Observer] and the delivery of
+// its events; clock.go the clock the engine reads time through. postgres.go,
+// memcached.go, notready.go and redact.go hold the PostgreSQL and memcached
+// checks, [NotReady] and [Redact].
 package probes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"sync/atomic"
 	"time"
 
 	"github.com/gok8s/gok8s/probes"
@@ -79,7 +80,8 @@ func ExampleWithObserver() {
 		probes.Func("postgres/default", func(context.Context) error { return nil }),
 	}, probes.WithObserver(probes.Observer{
 		// Called off the probe's path, one event at a time: a metrics exporter
-		// would set its gauges here.
+		// would set its gauges here. An observer that falls behind skips
+		// states, but is always told of the current one.
 		StateChanged: func(tr probes.Transition) { transitions <- tr },
 	}))
 	if err != nil {
@@ -87,14 +89,79 @@ func ExampleWithObserver() {
 	}
 	_ = ready.Check(context.Background()) // the check runs while starting
 	ready.MarkStarted()
+	tr := <-transitions
+	fmt.Println(tr.From, "->", tr.To, tr.Failing)
 	ready.MarkDraining()
-	for range 2 {
-		tr := <-transitions
-		fmt.Println(tr.From, "->", tr.To, tr.Failing)
-	}
+	tr = <-transitions
+	fmt.Println(tr.From, "->", tr.To, tr.Failing)
 	fmt.Println("now:", ready.State())
 	// Output:
 	// starting -> ready []
 	// ready -> draining [shutdown]
 	// now: draining
+}
+
+func ExampleReadiness_Status() {
+	ready, err := probes.NewReadiness([]probes.Checker{
+		probes.Func("postgres/default", func(context.Context) error { return nil }),
+		probes.Optional(probes.Func("memcached/cache:11211", func(context.Context) error {
+			return errors.New("connection refused")
+		})),
+	})
+	if err != nil {
+		panic(err)
+	}
+	ready.MarkStarted()
+	_ = ready.Report(context.Background(), probes.Filter{}) // runs the checks; Status runs none
+	for _, name := range []string{"", "startup", "postgres", "postgres/default", "memcached", "redis"} {
+		ok, found := ready.Status(name)
+		fmt.Printf("%q ok=%v found=%v\n", name, ok, found)
+	}
+	// Output:
+	// "" ok=true found=true
+	// "startup" ok=true found=true
+	// "postgres" ok=true found=true
+	// "postgres/default" ok=true found=true
+	// "memcached" ok=false found=true
+	// "redis" ok=false found=false
+}
+
+// A watcher, such as a gRPC health Watch stream, reads Status once and then
+// again on each signal. While the subscription is open, the checks run as
+// their TTL ends, so the watcher sees an outage without any probe request.
+func ExampleReadiness_Subscribe() {
+	var down atomic.Bool
+	ready, err := probes.NewReadiness([]probes.Checker{
+		probes.Func("postgres/default", func(context.Context) error {
+			if down.Load() {
+				return errors.New("connection refused")
+			}
+			return nil
+		}),
+	}, probes.WithTTL(10*time.Millisecond))
+	if err != nil {
+		panic(err)
+	}
+	ready.MarkStarted()
+
+	sub := ready.Subscribe()
+	defer sub.Close()
+	// await reads the outcome, then again after each signal, until it is want.
+	await := func(want bool) bool {
+		for {
+			if ok, _ := ready.Status(""); ok == want {
+				return ok
+			}
+			<-sub.C
+		}
+	}
+	fmt.Println("serving:", await(true)) // the subscription ran the check
+	down.Store(true)
+	fmt.Println("serving:", await(false)) // its next run, a TTL later, failed
+	down.Store(false)
+	fmt.Println("serving:", await(true))
+	// Output:
+	// serving: true
+	// serving: false
+	// serving: true
 }

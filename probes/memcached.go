@@ -19,7 +19,7 @@ import (
 // timeout is set from ctx's deadline (DefaultTimeout without one), at most one
 // ping per server is in flight, and Check returns when ctx is done.
 func Memcached(addr string) Checker {
-	c := memcache.NewFromSelector(server(addr))
+	c := memcache.NewFromSelector(MemcachedServer(addr))
 	c.MaxIdleConns = 1
 	return &memcachedCheck{
 		name:   "memcached/" + addr,
@@ -79,20 +79,26 @@ func (c *memcachedCheck) Check(ctx context.Context) error {
 	}
 }
 
-// server is a memcache.ServerSelector for one address, resolved when dialed.
-type server string
+// MemcachedServer is the address of one memcached server, host:port or a
+// Unix socket path (one with a "/"), resolved at every dial rather than once,
+// so that a client starts before the server's DNS name resolves. It is a
+// [net.Addr], and a memcache.ServerSelector that always picks itself.
+type MemcachedServer string
 
-var _ memcache.ServerSelector = server("")
+var _ memcache.ServerSelector = MemcachedServer("")
 
-func (s server) Network() string {
+// Network returns "unix" for a socket path, else "tcp".
+func (s MemcachedServer) Network() string {
 	if strings.Contains(string(s), "/") {
 		return "unix"
 	}
 	return "tcp"
 }
 
-func (s server) String() string { return string(s) }
+func (s MemcachedServer) String() string { return string(s) }
 
-func (s server) PickServer(string) (net.Addr, error) { return s, nil }
+// PickServer returns s, whatever the key.
+func (s MemcachedServer) PickServer(string) (net.Addr, error) { return s, nil }
 
-func (s server) Each(f func(net.Addr) error) error { return f(s) }
+// Each calls f with s.
+func (s MemcachedServer) Each(f func(net.Addr) error) error { return f(s) }

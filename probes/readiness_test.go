@@ -14,26 +14,6 @@ import (
 	"time"
 )
 
-// clock is a settable time source for TTL tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // counted returns a check that counts its calls and returns what result returns.
 func counted(name string, calls *atomic.Int64, result func(ctx context.Context) error) Checker {
 	return Func(name, func(ctx context.Context) error {
@@ -54,12 +34,15 @@ func mustReadiness(t testing.TB, checks []Checker, opts ...Option) *Readiness {
 	return r
 }
 
-// summary renders a report as "name:state" words, state one of ok, fail, opt-fail, excl.
+// summary renders a report as "name:state" words, state one of ok, fail,
+// opt-fail, excl and excl(group).
 func summary(rep Report) string {
 	var words []string
 	for _, res := range rep.Results {
 		state := "ok"
 		switch {
+		case res.Excluded && res.ExcludedWith != "":
+			state = "excl(" + res.ExcludedWith + ")"
 		case res.Excluded:
 			state = "excl"
 		case res.Err != nil && res.Optional:
@@ -118,11 +101,14 @@ func TestReportSelection(t *testing.T) {
 	}{
 		{"all", Filter{}, "startup:ok shutdown:ok postgres/a:ok postgres/b:fail memcached/m:1:opt-fail disk:ok", false, nil},
 		{"exclude name", Filter{Exclude: []string{"postgres/b"}}, "startup:ok shutdown:ok postgres/a:ok postgres/b:excl memcached/m:1:opt-fail disk:ok", true, nil},
-		{"exclude group", Filter{Exclude: []string{"postgres"}}, "startup:ok shutdown:ok postgres/a:excl postgres/b:excl memcached/m:1:opt-fail disk:ok", true, nil},
-		{"exclude unknown", Filter{Exclude: []string{"nope", "disk"}}, "startup:ok shutdown:ok postgres/a:ok postgres/b:fail memcached/m:1:opt-fail disk:excl", false, []string{"nope"}},
+		{"exclude group", Filter{Exclude: []string{"postgres"}}, "startup:ok shutdown:ok postgres/a:excl(postgres) postgres/b:excl(postgres) memcached/m:1:opt-fail disk:ok", true, nil},
+		{"exclude name and group", Filter{Exclude: []string{"postgres", "postgres/b"}}, "startup:ok shutdown:ok postgres/a:excl(postgres) postgres/b:excl memcached/m:1:opt-fail disk:ok", true, nil},
+		{"exclude lifecycle", Filter{Exclude: []string{"shutdown"}}, "startup:ok shutdown:excl postgres/a:ok postgres/b:fail memcached/m:1:opt-fail disk:ok", false, nil},
+		{"exclude unknown", Filter{Exclude: []string{"nope", "disk", "nope", "a"}}, "startup:ok shutdown:ok postgres/a:ok postgres/b:fail memcached/m:1:opt-fail disk:excl", false, []string{"a", "nope"}},
 		{"exclude empty name", Filter{Exclude: []string{""}}, "startup:ok shutdown:ok postgres/a:ok postgres/b:fail memcached/m:1:opt-fail disk:ok", false, []string{""}},
 		{"only name", Filter{Only: "postgres/a"}, "postgres/a:ok", true, nil},
 		{"only group", Filter{Only: "postgres"}, "postgres/a:ok postgres/b:fail", false, nil},
+		{"only group excluding one", Filter{Only: "postgres", Exclude: []string{"postgres/b"}}, "postgres/a:ok postgres/b:excl", true, nil},
 		{"only optional", Filter{Only: "memcached/m:1"}, "memcached/m:1:opt-fail", true, nil},
 		{"only lifecycle", Filter{Only: "shutdown"}, "shutdown:ok", true, nil},
 	}
@@ -147,12 +133,40 @@ func TestReportSelection(t *testing.T) {
 
 func TestHas(t *testing.T) {
 	r := mustReadiness(t, []Checker{Func("postgres/a", ok), Func("disk", ok)})
-	for name, want := range map[string]bool{
-		"postgres/a": true, "postgres": true, "disk": true, "startup": true, "shutdown": true,
-		"postgres/b": false, "": false, "disk/x": false, "post": false,
-	} {
-		if got := r.Has(name); got != want {
-			t.Errorf("Has(%q) = %v, want %v", name, got, want)
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"postgres/a", true}, {"postgres", true}, {"disk", true}, {"startup", true}, {"shutdown", true},
+		{"postgres/b", false}, {"", false}, {"disk/x", false}, {"post", false}, {"postgres/", false},
+	}
+	for _, tt := range tests {
+		if got := r.Has(tt.name); got != tt.want {
+			t.Errorf("Has(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		name, check string
+		want        bool
+	}{
+		{"postgres/default", "postgres/default", true},
+		{"postgres", "postgres/default", true},
+		{"postgres", "postgres", true},
+		{"memcached", "memcached/a:1/x", true},
+		{"postgres/", "postgres/default", false},
+		{"post", "postgres/default", false},
+		{"default", "postgres/default", false},
+		{"", "postgres/default", false},
+		{"", "", false},
+		{"disk", "disk/x", true},
+		{"disk/x", "disk", false},
+	}
+	for _, tt := range tests {
+		if got := Match(tt.name, tt.check); got != tt.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tt.name, tt.check, got, tt.want)
 		}
 	}
 }
@@ -207,215 +221,6 @@ func TestNotReadyFromCheck(t *testing.T) {
 	}
 	if !strings.Contains(rep.NotReady.Error(), "a: plain") {
 		t.Errorf("Error() = %q, want it to name the failing check and cause", rep.NotReady.Error())
-	}
-}
-
-func TestTimeoutAndPanic(t *testing.T) {
-	const timeout = 50 * time.Millisecond
-	block := make(chan struct{})
-	t.Cleanup(func() { close(block) })
-	tests := []struct {
-		name    string
-		check   func(ctx context.Context) error
-		wantErr error
-	}{
-		{"honours ctx", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }, ErrTimeout},
-		{"ignores ctx", func(context.Context) error { <-block; return nil }, ErrTimeout},
-		{"late success", func(ctx context.Context) error { <-ctx.Done(); return nil }, ErrTimeout},
-		{"panics", func(context.Context) error { panic("boom") }, ErrPanic},
-		{"panics with nil error", func(context.Context) error { var err error; panic(err) }, ErrPanic},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := mustReadiness(t, []Checker{Func("c", tt.check)}, WithTimeout(timeout))
-			start := time.Now()
-			err := r.Check(t.Context())
-			elapsed := time.Since(start)
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tt.wantErr)
-			}
-			if elapsed > timeout+250*time.Millisecond {
-				t.Errorf("Check took %s, want about %s", elapsed, timeout)
-			}
-		})
-	}
-}
-
-// TestHungCheckRunsOnce: a check that never returns is not started again, and
-// every request still answers within the timeout.
-func TestHungCheckRunsOnce(t *testing.T) {
-	const timeout = 30 * time.Millisecond
-	var calls atomic.Int64
-	block := make(chan struct{})
-	defer close(block)
-	r := mustReadiness(t, []Checker{counted("hung", &calls, func(context.Context) error { <-block; return nil })},
-		WithTimeout(timeout), WithTTL(0))
-	before := runtime.NumGoroutine()
-	for i := range 10 {
-		start := time.Now()
-		err := r.Check(t.Context())
-		if !errors.Is(err, ErrTimeout) {
-			t.Fatalf("request %d: err = %v, want ErrTimeout", i, err)
-		}
-		if d := time.Since(start); d > timeout+250*time.Millisecond {
-			t.Fatalf("request %d took %s", i, d)
-		}
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("hung check started %d times, want 1", n)
-	}
-	if after := runtime.NumGoroutine(); after > before+2 {
-		t.Errorf("goroutines: %d before, %d after 10 requests", before, after)
-	}
-}
-
-func TestCancelledRequest(t *testing.T) {
-	var calls atomic.Int64
-	release := make(chan struct{})
-	r := mustReadiness(t, []Checker{counted("slow", &calls, func(ctx context.Context) error {
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})}, WithTimeout(5*time.Second))
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := r.Check(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	// The run goes on for the next request: the caller's cancellation is not the check's.
-	close(release)
-	if err := r.Check(t.Context()); err != nil {
-		t.Fatalf("next request: %v", err)
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("check ran %d times, want 1", n)
-	}
-}
-
-func TestCachePerTTL(t *testing.T) {
-	var calls atomic.Int64
-	var failing atomic.Bool
-	clk := newClock()
-	r := mustReadiness(t, []Checker{counted("c", &calls, func(context.Context) error {
-		if failing.Load() {
-			return errors.New("down")
-		}
-		return nil
-	})}, WithTTL(time.Second), withClock(clk.now))
-
-	steps := []struct {
-		advance   time.Duration
-		fail      bool
-		wantCalls int64
-		wantReady bool
-	}{
-		{0, false, 1, true},
-		{500 * time.Millisecond, true, 1, true}, // cached: the failure is not seen yet
-		{499 * time.Millisecond, true, 1, true},
-		{time.Millisecond, true, 2, false}, // TTL over: runs again
-		{999 * time.Millisecond, false, 2, false},
-		{time.Millisecond, false, 3, true},
-	}
-	for i, s := range steps {
-		clk.add(s.advance)
-		failing.Store(s.fail)
-		for range 3 {
-			err := r.Check(t.Context())
-			if (err == nil) != s.wantReady {
-				t.Fatalf("step %d: err = %v, want ready %v", i, err, s.wantReady)
-			}
-		}
-		if n := calls.Load(); n != s.wantCalls {
-			t.Fatalf("step %d: %d calls, want %d", i, n, s.wantCalls)
-		}
-	}
-}
-
-// TestSingleFlight: concurrent requests share one run, and while a refresh is in
-// flight a request with a cached result gets it at once.
-func TestSingleFlight(t *testing.T) {
-	var calls atomic.Int64
-	gate := make(chan struct{}, 1)
-	clk := newClock()
-	r := mustReadiness(t, []Checker{counted("c", &calls, func(ctx context.Context) error {
-		select {
-		case <-gate:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})}, WithTimeout(10*time.Second), withClock(clk.now))
-
-	// 500 requests with no cached result all wait for one run.
-	var wg sync.WaitGroup
-	errs := make(chan error, 500)
-	for range 500 {
-		wg.Go(func() { errs <- r.Check(t.Context()) })
-	}
-	waitFor(t, func() bool { return calls.Load() == 1 })
-	gate <- struct{}{}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("request failed: %v", err)
-		}
-	}
-
-	// After the TTL, the first request starts a refresh and waits; others get the old result.
-	clk.add(2 * DefaultTTL)
-	first := make(chan error, 1)
-	go func() { first <- r.Check(t.Context()) }()
-	waitFor(t, func() bool { return calls.Load() == 2 })
-	for range 100 {
-		if err := r.Check(t.Context()); err != nil {
-			t.Fatalf("request during refresh: %v", err)
-		}
-	}
-	select {
-	case err := <-first:
-		t.Fatalf("refreshing request returned %v before its run ended", err)
-	default:
-	}
-	gate <- struct{}{}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	if n := calls.Load(); n != 2 {
-		t.Errorf("%d calls, want 2", n)
-	}
-}
-
-// TestConcurrentChecks: checks run at the same time, so three 100 ms checks take
-// about 100 ms, not 300 ms.
-func TestConcurrentChecks(t *testing.T) {
-	var running, peak atomic.Int64
-	slow := func(ctx context.Context) error {
-		n := running.Add(1)
-		defer running.Add(-1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
-			}
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	r := mustReadiness(t, []Checker{Func("a", slow), Func("b", slow), Func("c", slow)})
-	if err := r.Check(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if p := peak.Load(); p != 3 {
-		t.Errorf("at most %d checks ran at once, want 3", p)
 	}
 }
 
@@ -495,123 +300,4 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// TestCheckSnapshot: Check reads the last round's outcome until the TTL ends
-// (a timer, not a clock read, marks it stale), applies the lifecycle at once,
-// and allocates nothing while the outcome is cached.
-func TestCheckSnapshot(t *testing.T) {
-	tests := []struct {
-		name      string
-		ttl       time.Duration
-		wantCalls func(n int64) bool // after 20 sequential Checks
-	}{
-		{"ttl zero runs every time", 0, func(n int64) bool { return n == 20 }},
-		{"cached for the ttl", time.Hour, func(n int64) bool { return n == 1 }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var calls atomic.Int64
-			r := mustReadiness(t, []Checker{counted("c", &calls, ok)}, WithTTL(tt.ttl))
-			for range 20 {
-				if err := r.Check(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if n := calls.Load(); !tt.wantCalls(n) {
-				t.Errorf("%d calls for 20 requests", n)
-			}
-		})
-	}
-
-	t.Run("expires by timer", func(t *testing.T) {
-		var calls atomic.Int64
-		var failing atomic.Bool
-		r := mustReadiness(t, []Checker{counted("c", &calls, func(context.Context) error {
-			if failing.Load() {
-				return errors.New("down")
-			}
-			return nil
-		})}, WithTTL(50*time.Millisecond))
-		if err := r.Check(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		failing.Store(true)
-		waitFor(t, func() bool { return r.Check(t.Context()) != nil })
-		if n := calls.Load(); n < 2 {
-			t.Errorf("%d calls, want a second run after the TTL", n)
-		}
-	})
-
-	t.Run("lifecycle at once", func(t *testing.T) {
-		r, err := NewReadiness([]Checker{Func("c", ok)}, WithTTL(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		steps := []struct {
-			do   func()
-			want string
-		}{
-			{func() {}, "Starting up"},
-			{r.MarkStarted, ""},
-			{r.MarkDraining, "Shutting down"},
-		}
-		for i, s := range steps {
-			s.do()
-			got := ""
-			if nr, ok := errors.AsType[*NotReady](r.Check(t.Context())); ok {
-				got = nr.Body()
-			}
-			if got != s.want {
-				t.Errorf("step %d: %q, want %q", i, got, s.want)
-			}
-			if rep := r.Report(t.Context(), Filter{}); (rep.NotReady == nil) != (s.want == "") {
-				t.Errorf("step %d: Report disagrees: %v", i, rep.NotReady)
-			}
-		}
-	})
-
-	t.Run("no allocation when cached", func(t *testing.T) {
-		r := mustReadiness(t, []Checker{Func("a", ok), Func("b", ok)}, WithTTL(time.Hour))
-		ctx := t.Context()
-		_ = r.Check(ctx)
-		if n := testing.AllocsPerRun(1000, func() { _ = r.Check(ctx) }); n != 0 {
-			t.Errorf("%v allocations per cached Check, want 0", n)
-		}
-	})
-}
-
-// TestOptionalHungCheck: a hung optional check never fails a probe, not even
-// the request that starts a round and waits for it (the round ends just after
-// the timeout, when that request has stopped waiting).
-func TestOptionalHungCheck(t *testing.T) {
-	r, err := NewReadiness([]Checker{
-		Func("db", func(context.Context) error { return nil }),
-		Optional(Func("cache", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })),
-	}, WithTimeout(50*time.Millisecond), WithTTL(time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.MarkStarted()
-	idle := func() bool { // no round in flight and the outcome stale: the next Check starts one
-		r.roundMu.Lock()
-		defer r.roundMu.Unlock()
-		snap := r.snap.Load()
-		return r.round == nil && snap != nil && snap.stale.Load()
-	}
-	waitIdle := func() {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); !idle(); runtime.Gosched() {
-			if time.Now().After(deadline) {
-				t.Fatal("a round is still in flight after 5 s")
-			}
-		}
-	}
-	_ = r.Check(t.Context()) // the first round: no earlier outcome to answer with
-	for i := range 5 {
-		waitIdle()
-		if err := r.Check(t.Context()); err != nil {
-			t.Fatalf("probe %d with the optional check hung: %v, want ready", i, err)
-		}
-	}
 }

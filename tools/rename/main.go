@@ -1,8 +1,11 @@
 // Command rename turns a fork of gok8s into a service of its own: it rewrites
 // the module path in every go.mod and import, the image path, and the app's
 // name (binary, image, Kubernetes objects and labels, kind cluster) in the
-// Makefile, Dockerfile, docker-compose.yml, kind-config.yaml, k8s/ and
-// .github/. Running it again with the same arguments changes nothing.
+// Makefile, Dockerfile, docker-compose.yml, kind-config.yaml, k8s/, .github/
+// and buf.gen.yaml, and in README.md (whose commands and configuration table
+// name them too). The generated gRPC code names neither (its descriptors
+// carry no go_package), so it stays valid without regenerating. Running it
+// again with the same arguments changes nothing.
 //
 //	make rename MODULE=example.com/acme/orders [NAME=orders]
 //	go run ./rename -root .. -module example.com/acme/orders -name orders
@@ -108,10 +111,13 @@ func inScope(rel string) bool {
 	switch {
 	case base == "go.mod", strings.HasSuffix(base, ".go"):
 		return true
-	case rel == "Makefile", rel == "Dockerfile", rel == "docker-compose.yml", rel == "kind-config.yaml":
+	case rel == "Makefile", rel == "Dockerfile", rel == "docker-compose.yml", rel == "kind-config.yaml", rel == "README.md":
+		return true
+	case base == "buf.gen.yaml": // the Go import path of the generated gRPC code
 		return true
 	case strings.HasPrefix(rel, "k8s/") || strings.HasPrefix(rel, ".github/"):
-		return strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml") || strings.HasSuffix(base, ".sh")
+		return strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml") || strings.HasSuffix(base, ".sh") ||
+			strings.HasSuffix(base, ".json") // the Grafana dashboard's job selector
 	}
 	return false
 }

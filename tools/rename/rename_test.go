@@ -36,7 +36,7 @@ func TestRenameFork(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("first run rewrote %d files", len(changed))
-	for _, want := range []string{"go.mod", "Makefile", "docker-compose.yml", "k8s/base/app.yaml", "k8s/kind.sh", "app/main.go", "k8s/go.mod", "tools/go.mod"} {
+	for _, want := range []string{"go.mod", "Makefile", "docker-compose.yml", "k8s/base/app.yaml", "k8s/kind.sh", "app/main.go", "k8s/go.mod", "tools/go.mod", "api/buf.gen.yaml", "README.md"} {
 		if !slices.Contains(changed, want) {
 			t.Errorf("%s was not rewritten", want)
 		}
@@ -62,18 +62,19 @@ func TestRenameFork(t *testing.T) {
 		}
 		return nil
 	})
-	for file, want := range map[string]string{
-		"go.mod":                               "module " + module + "\n",
-		"k8s/go.mod":                           "replace " + module + " => ../",
-		"Makefile":                             "APP_NAME ?= " + name + "\n",
-		"k8s/base/kustomization.yaml":          "newName: ghcr.io/test/" + name,
-		"k8s/overlays/kind/kustomization.yaml": "name: ghcr.io/test/" + name,
-		"k8s/base/app.yaml":                    "app.kubernetes.io/name: " + name,
-		"docker-compose.yml":                   "${APP_IMAGE:-" + name + ":dev}",
+	for _, tt := range []struct{ file, want string }{
+		{"go.mod", "module " + module + "\n"},
+		{"k8s/go.mod", "replace " + module + " => ../"},
+		{"Makefile", "APP_NAME ?= " + name + "\n"},
+		{"k8s/base/kustomization.yaml", "newName: ghcr.io/test/" + name},
+		{"k8s/overlays/kind/kustomization.yaml", "name: ghcr.io/test/" + name},
+		{"k8s/base/app.yaml", "app.kubernetes.io/name: " + name},
+		{"docker-compose.yml", "${APP_IMAGE:-" + name + ":dev}"},
+		{"README.md", "localhost:5432/" + name + "?sslmode=disable"},
 	} {
-		b, err := os.ReadFile(filepath.Join(dst, file))
-		if err != nil || !bytes.Contains(b, []byte(want)) {
-			t.Errorf("%s does not contain %q (%v)", file, want, err)
+		b, err := os.ReadFile(filepath.Join(dst, tt.file))
+		if err != nil || !bytes.Contains(b, []byte(tt.want)) {
+			t.Errorf("%s does not contain %q (%v)", tt.file, tt.want, err)
 		}
 	}
 

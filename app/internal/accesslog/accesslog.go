@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/gok8s/gok8s/app/internal/recorder"
 )
 
 // Header is the request and response header that carries the request ID.
@@ -36,17 +38,14 @@ func Handler(log *slog.Logger, h http.Handler) http.Handler {
 			id = rand.Text()
 		}
 		w.Header().Set(Header, id)
-		rec := &recorder{ResponseWriter: w}
+		rec := recorder.Wrap(w)
 		ctx := context.WithValue(r.Context(), ctxKey{}, id)
 		h.ServeHTTP(rec, r.WithContext(ctx))
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
 		log.LogAttrs(ctx, slog.LevelInfo, "http request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status),
-			slog.Int64("bytes", rec.bytes),
+			slog.Int("status", rec.Status()),
+			slog.Int64("bytes", rec.Bytes()),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", id),
 		)
@@ -65,29 +64,3 @@ func valid(id string) bool {
 	}
 	return true
 }
-
-// recorder notes the status and size of a response.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	n, err := r.ResponseWriter.Write(p)
-	r.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -11,11 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// errorLog logs a handler's unexpected repository errors without a line per
-// request during an outage. The first error of a kind (see errorKind) is
-// logged at ERROR with its text; the others are counted, logged at DEBUG, and
-// summed up in one WARN line per interval while they go on. Once an interval
-// passes without one, the next is logged at ERROR again.
+// errorLog logs a Service's repository errors without a line per request
+// during an outage. The first error of a kind (see errorKind) is logged with
+// its text, at ERROR for an internal error and at WARN for an unavailable
+// repository; the others are counted, logged at DEBUG, and summed up in one
+// WARN line per interval while they go on. Once an interval passes without
+// one, the next is logged at its level again.
 type errorLog struct {
 	log   *slog.Logger
 	every time.Duration
@@ -28,8 +29,9 @@ func newErrorLog(log *slog.Logger, every time.Duration) *errorLog {
 	return &errorLog{log: log, every: every, kinds: map[string]int{}}
 }
 
-// failed records a failed request to route.
-func (e *errorLog) failed(ctx context.Context, method, route string, err error) {
+// failed records a failed operation (create, get, …), logged as msg at level
+// when it is the first of its kind.
+func (e *errorLog) failed(ctx context.Context, level slog.Level, msg, op string, err error) {
 	kind := errorKind(err)
 	e.mu.Lock()
 	n, seen := e.kinds[kind]
@@ -40,10 +42,10 @@ func (e *errorLog) failed(ctx context.Context, method, route string, err error) 
 	}
 	e.mu.Unlock()
 	if seen {
-		e.log.DebugContext(ctx, "links: request failed", "method", method, "route", route, "kind", kind, "error", err.Error())
+		e.log.DebugContext(ctx, msg, "op", op, "kind", kind, "error", err.Error())
 		return
 	}
-	e.log.ErrorContext(ctx, "links: request failed", "method", method, "route", route, "kind", kind, "error", err.Error(),
+	e.log.Log(ctx, level, msg, "op", op, "kind", kind, "error", err.Error(),
 		"note", "more failures of this kind are counted, one line per "+e.every.String())
 	time.AfterFunc(e.every, func() { e.summarise(kind) })
 }
@@ -67,8 +69,16 @@ func (e *errorLog) summarise(kind string) {
 }
 
 // errorKind names the class of a repository error: a PostgreSQL error code, or
-// a failure to connect, a timeout, another network error.
+// a failure to connect, a timeout, another network error; "unavailable: "
+// before it for an unavailable repository.
 func errorKind(err error) string {
+	if errors.Is(err, ErrUnavailable) {
+		return "unavailable: " + causeKind(err)
+	}
+	return causeKind(err)
+}
+
+func causeKind(err error) string {
 	if pe, ok := errors.AsType[*pgconn.PgError](err); ok {
 		return "sqlstate " + pe.Code
 	}

@@ -125,8 +125,8 @@ func (m *memRepo) Delete(_ context.Context, slug string) error {
 var errBroken = errors.New("conn closed: password=hunter2")
 
 // fakeMemcache is an in-memory memcached with its get, add, set and cas
-// semantics, a clock the test moves, and hooks to interleave other calls and
-// to fail or stall calls.
+// semantics, a clock the test moves, and hooks to interleave other calls,
+// and to hold or fail calls.
 type fakeMemcache struct {
 	mu    sync.Mutex
 	items map[string]fakeItem
@@ -138,6 +138,8 @@ type fakeMemcache struct {
 	before func(op, key string)
 	// fail, when set, returns an error for a call instead of making it.
 	fail func(op string) error
+	// failKey, when set, does the same by the call's key.
+	failKey func(key string) error
 	// stall makes each call wait this long first, and then fail with a timeout.
 	stall time.Duration
 }
@@ -153,6 +155,9 @@ var _ client = (*fakeMemcache)(nil)
 func newFakeMemcache() *fakeMemcache {
 	return &fakeMemcache{items: map[string]fakeItem{}, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
+
+// fakeServer is the one server of a Cache on a fakeMemcache.
+const fakeServer = "fake:11211"
 
 // errFakeTimeout is what gomemcache returns when the server does not answer in time.
 var errFakeTimeout error = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
@@ -194,7 +199,7 @@ func (f *fakeMemcache) setFail(fail func(op string) error) {
 func (f *fakeMemcache) enter(op, key string) error {
 	f.mu.Lock()
 	f.ops = append(f.ops, op+" "+key)
-	before, fail, stall := f.before, f.fail, f.stall
+	before, fail, failKey, stall := f.before, f.fail, f.failKey, f.stall
 	f.mu.Unlock()
 	if before != nil {
 		before(op, key)
@@ -203,10 +208,35 @@ func (f *fakeMemcache) enter(op, key string) error {
 		time.Sleep(stall) // a hung server: the caller must not wait for this
 		return errFakeTimeout
 	}
+	if failKey != nil {
+		if err := failKey(key); err != nil {
+			return err
+		}
+	}
 	if fail != nil {
 		return fail(op)
 	}
 	return nil
+}
+
+func (f *fakeMemcache) setFailKey(fail func(key string) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failKey = fail
+}
+
+// calls returns how many calls of op ("" for any) were made on key.
+func (f *fakeMemcache) calls(op, key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.ops {
+		o, k, _ := strings.Cut(c, " ")
+		if k == key && (op == "" || o == op) {
+			n++
+		}
+	}
+	return n
 }
 
 // live returns key's item if it has not expired. f.mu must be held.
@@ -259,6 +289,8 @@ func (f *fakeMemcache) Set(item *memcache.Item) error {
 	f.store(item)
 	return nil
 }
+
+func (f *fakeMemcache) Ping() error { return f.enter("version", "") }
 
 func (f *fakeMemcache) CompareAndSwap(item *memcache.Item) error {
 	if err := f.enter("cas", item.Key); err != nil {

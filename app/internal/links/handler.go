@@ -1,11 +1,9 @@
 package links
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -14,23 +12,44 @@ import (
 	"time"
 )
 
-// Handler serves the links API and the redirects.
+// Handler serves the links API and the redirects over HTTP, from a [Service].
 type Handler struct {
-	repo   Repository
-	log    *slog.Logger
-	mux    *http.ServeMux
-	errors *errorLog
+	svc        *Service
+	mux        *http.ServeMux
+	retryAfter string // Retry-After of a 503 for an unavailable store, in seconds
 }
 
-// NewHandler returns a Handler for repo. Routes are listed in the package doc.
-func NewHandler(repo Repository, log *slog.Logger) *Handler {
-	h := &Handler{repo: repo, log: log, mux: http.NewServeMux(), errors: newErrorLog(log, 10*time.Second)}
+// DefaultRetryAfter is the Retry-After of a 503 answered while the repository
+// is unavailable, unless [WithRetryAfter] sets another.
+const DefaultRetryAfter = 5 * time.Second
+
+// A HandlerOption changes a default of [NewHandler].
+type HandlerOption func(*Handler)
+
+// WithRetryAfter sets the Retry-After header of the 503 answered while the
+// repository is unavailable to d, rounded up to whole seconds, at least 1
+// (default [DefaultRetryAfter]).
+func WithRetryAfter(d time.Duration) HandlerOption {
+	return func(h *Handler) { h.retryAfter = retryAfter(d) }
+}
+
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
+}
+
+// NewHandler returns a Handler for svc. Routes are listed in the package doc.
+func NewHandler(svc *Service, opts ...HandlerOption) *Handler {
+	h := &Handler{svc: svc, mux: http.NewServeMux(), retryAfter: retryAfter(DefaultRetryAfter)}
+	for _, opt := range opts {
+		opt(h)
+	}
 	h.mux.HandleFunc("GET /api/links", h.list)
 	h.mux.HandleFunc("GET /api/links/{slug}", h.get)
 	h.mux.HandleFunc("GET /{slug}", h.redirect)
 	// The writes. There is no authentication: anyone who reaches the service
 	// can repoint a slug. A fork that needs it wraps these three handlers here,
-	// and only here (see README, "The reference app").
+	// and only here (see README, "The reference app"), and does the same for
+	// the gRPC API's writes (GRPCServer).
 	h.mux.HandleFunc("POST /api/links", h.create)
 	h.mux.HandleFunc("PUT /api/links/{slug}", h.update)
 	h.mux.HandleFunc("DELETE /api/links/{slug}", h.delete)
@@ -63,24 +82,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := ValidateURL(req.URL); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	generated := req.Slug == ""
-	if generated {
-		req.Slug = newSlug()
-	} else if err := ValidateSlug(req.Slug); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	l, err := h.repo.Create(r.Context(), req.Slug, req.URL)
-	if errors.Is(err, ErrConflict) && generated {
-		req.Slug = newSlug() // one retry: with 2^40 slugs a second collision is unlikely
-		l, err = h.repo.Create(r.Context(), req.Slug, req.URL)
-	}
+	l, err := h.svc.Create(r.Context(), req.Slug, req.URL)
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(w, err)
 		return
 	}
 	w.Header().Set("Location", "/api/links/"+l.Slug)
@@ -89,41 +93,28 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 20
+	limit := DefaultPageSize
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			writeError(w, http.StatusBadRequest, "limit must be a whole number from 1 to 100")
+		if err != nil || n < 1 { // 0 is the Service's default: here, an absent limit
+			h.fail(w, invalid("limit", "must be a whole number from 1 to 100"))
 			return
 		}
 		limit = n
 	}
-	after := q.Get("after")
-	if after != "" && !slugPattern.MatchString(after) || len(after) > MaxSlugLength {
-		writeError(w, http.StatusBadRequest, "after must be a slug")
-		return
-	}
-	links, err := h.repo.List(r.Context(), after, limit+1)
+	page, err := h.svc.List(r.Context(), q.Get("after"), limit)
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(w, err)
 		return
 	}
-	page := struct {
+	writeJSON(w, http.StatusOK, struct {
 		Links []Link `json:"links"`
 		Next  string `json:"next,omitempty"`
-	}{Links: links}
-	if len(links) > limit {
-		page.Links = links[:limit]
-		page.Next = links[limit-1].Slug
-	}
-	if page.Links == nil {
-		page.Links = []Link{}
-	}
-	writeJSON(w, http.StatusOK, page)
+	}{page.Links, page.Next})
 }
 
 // pathSlug returns the path's slug, or answers 404 and returns false for one
-// that no link can have.
+// that no link can have: a path is an address, not a field to correct.
 func pathSlug(w http.ResponseWriter, r *http.Request) (string, bool) {
 	slug := r.PathValue("slug")
 	if ValidateSlug(slug) != nil {
@@ -138,9 +129,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	l, err := h.repo.Get(r.Context(), slug)
+	l, err := h.svc.Get(r.Context(), slug)
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, l)
@@ -159,13 +150,9 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "slug in the body differs from the path")
 		return
 	}
-	if err := ValidateURL(req.URL); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	l, err := h.repo.Update(r.Context(), slug, req.URL)
+	l, err := h.svc.Update(r.Context(), slug, req.URL)
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, l)
@@ -176,8 +163,8 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.repo.Delete(r.Context(), slug); err != nil {
-		h.fail(w, r, err)
+	if err := h.svc.Delete(r.Context(), slug); err != nil {
+		h.fail(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -188,29 +175,36 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	l, err := h.repo.Get(r.Context(), slug)
+	l, err := h.svc.Get(r.Context(), slug)
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(w, err)
 		return
 	}
 	http.Redirect(w, r, l.URL, http.StatusFound)
 }
 
-// fail writes the response for a repository error; an unexpected one is
-// answered 500 without its text and logged, once per kind and interval (see
-// errorLog).
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found")
-	case errors.Is(err, ErrConflict):
-		writeError(w, http.StatusConflict, "slug already exists")
-	case r.Context().Err() != nil:
-		writeError(w, http.StatusServiceUnavailable, "request cancelled")
-	default:
-		h.errors.failed(r.Context(), r.Method, r.Pattern, err)
-		writeError(w, http.StatusInternalServerError, "internal error")
+// httpStatus maps each [Code] to its HTTP status.
+var httpStatus = [...]int{
+	Internal:    http.StatusInternalServerError,
+	Invalid:     http.StatusBadRequest,
+	NotFound:    http.StatusNotFound,
+	Conflict:    http.StatusConflict,
+	Unavailable: http.StatusServiceUnavailable,
+	Canceled:    http.StatusServiceUnavailable,
+}
+
+// fail writes the response for a [Service] error: its status and its
+// message, which quotes nothing from a driver; an unavailable store's 503
+// carries Retry-After.
+func (h *Handler) fail(w http.ResponseWriter, err error) {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
+		e = &Error{Code: Internal, Reason: "internal error"}
 	}
+	if e.Code == Unavailable {
+		w.Header().Set("Retry-After", h.retryAfter)
+	}
+	writeError(w, httpStatus[e.Code], e.Error())
 }
 
 // decode reads a JSON request body into v, or writes a 4xx and returns false.
@@ -320,9 +314,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// newSlug returns 8 random characters of lower-case base32 (40 bits).
-func newSlug() string {
-	return strings.ToLower(rand.Text()[:8])
 }

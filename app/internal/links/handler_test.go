@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -23,7 +24,7 @@ const created = `"created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03
 func TestHandler(t *testing.T) {
 	repo := newMemRepo()
 	var logs bytes.Buffer
-	h := http.MaxBytesHandler(NewHandler(repo, slog.New(slog.NewTextHandler(&logs, nil))), 256)
+	h := http.MaxBytesHandler(NewHandler(NewService(repo, slog.New(slog.NewTextHandler(&logs, nil)))), 256)
 	long := `{"url":"https://example.com/` + strings.Repeat("x", 300) + `"}`
 
 	steps := []struct {
@@ -117,7 +118,7 @@ func TestHandlerHidesErrors(t *testing.T) {
 	repo := newMemRepo()
 	repo.fail = errBroken
 	var logs bytes.Buffer
-	h := NewHandler(repo, slog.New(slog.NewTextHandler(&logs, nil)))
+	h := NewHandler(NewService(repo, slog.New(slog.NewTextHandler(&logs, nil))))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/links/x", nil))
 	if rec.Code != 500 || rec.Body.String() != `{"error":"internal error"}`+"\n" {
@@ -133,7 +134,7 @@ func FuzzCreate(f *testing.F) {
 	for _, seed := range []string{`{"url":"https://go.dev","slug":"go"}`, `{"url":"http://[::1]:80/x"}`, `{"slug":"`, `[]`, `null`, `{"url":"https://a","slug":"\u0000"}`} {
 		f.Add(seed)
 	}
-	h := http.MaxBytesHandler(NewHandler(newMemRepo(), slog.New(slog.DiscardHandler)), 4096)
+	h := http.MaxBytesHandler(NewHandler(NewService(newMemRepo(), slog.New(slog.DiscardHandler))), 4096)
 	f.Fuzz(func(t *testing.T, body string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/links", strings.NewReader(body)))
@@ -181,7 +182,7 @@ func (c checkingRepo) Delete(ctx context.Context, slug string) error {
 // exist never reach the repository, and nothing is logged for them.
 func TestHandlerValidatesBeforeRepository(t *testing.T) {
 	var logs bytes.Buffer
-	h := NewHandler(checkingRepo{newMemRepo(), t}, slog.New(slog.NewTextHandler(&logs, nil)))
+	h := NewHandler(NewService(checkingRepo{newMemRepo(), t}, slog.New(slog.NewTextHandler(&logs, nil))))
 	for _, target := range []string{"/api/links/%FF", "/api/links/a%00", "/api/links/a%20b", "/api/links/" + strings.Repeat("x", 250), "/%FF", "/api/links?after=%00", "/api/links?after=%FF"} {
 		for _, method := range []string{"GET", "PUT", "DELETE"} {
 			if strings.Contains(target, "?") && method != "GET" {
@@ -225,7 +226,7 @@ func (e errReader) Read(p []byte) (int, error) {
 // TestHandlerBodyErrors: a body read timeout is 408, and no error message
 // quotes the request or the server's addresses.
 func TestHandlerBodyErrors(t *testing.T) {
-	h := http.MaxBytesHandler(NewHandler(newMemRepo(), slog.New(slog.DiscardHandler)), 1<<20)
+	h := http.MaxBytesHandler(NewHandler(NewService(newMemRepo(), slog.New(slog.DiscardHandler))), 1<<20)
 	tests := []struct {
 		name   string
 		body   io.Reader
@@ -257,8 +258,8 @@ func TestHandlerLogsOutageOnce(t *testing.T) {
 	repo := newMemRepo()
 	repo.fail = errBroken
 	var logs lockedBuffer
-	h := NewHandler(repo, slog.New(slog.NewTextHandler(&logs, nil)))
-	h.errors.every = 100 * time.Millisecond
+	h := NewHandler(NewService(repo, slog.New(slog.NewTextHandler(&logs, nil))))
+	h.svc.errors.every = time.Second // long enough that a stalled machine does not end an interval mid-outage
 	const requests = 1000
 	for range requests {
 		rec := httptest.NewRecorder()
@@ -289,5 +290,55 @@ func TestHandlerLogsOutageOnce(t *testing.T) {
 	}
 	if strings.Contains(out, "hunter2") && strings.Count(out, "hunter2") > 1 {
 		t.Errorf("the error text is repeated per request:\n%s", out)
+	}
+}
+
+// TestHandlerUnavailable: a repository that cannot be reached is 503 with
+// Retry-After and a JSON error that says so, on every route that reads or
+// writes it, logged at WARN once, never at ERROR and never in a body.
+func TestHandlerUnavailable(t *testing.T) {
+	down := fmt.Errorf("links: get %q: %w", "x", fmt.Errorf("%w: %w", ErrUnavailable, errBroken))
+	tests := []struct {
+		name       string
+		opts       []HandlerOption
+		retryAfter string
+	}{
+		{"default", nil, "5"},
+		{"configured", []HandlerOption{WithRetryAfter(1500 * time.Millisecond)}, "2"},
+		{"below a second", []HandlerOption{WithRetryAfter(time.Millisecond)}, "1"},
+		{"zero", []HandlerOption{WithRetryAfter(0)}, "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			repo := newMemRepo()
+			repo.fail = down
+			var logs lockedBuffer
+			h := NewHandler(NewService(repo, slog.New(slog.NewTextHandler(&logs, nil))), tt.opts...)
+			for _, req := range []struct{ method, target, body string }{
+				{"GET", "/api/links/x", ""}, {"GET", "/x", ""}, {"GET", "/api/links", ""},
+				{"POST", "/api/links", `{"url":"https://go.dev","slug":"go"}`}, {"POST", "/api/links", `{"url":"https://go.dev"}`},
+				{"PUT", "/api/links/x", `{"url":"https://go.dev"}`}, {"DELETE", "/api/links/x", ""},
+			} {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(req.method, req.target, strings.NewReader(req.body)))
+				if rec.Code != 503 || rec.Body.String() != `{"error":"store unavailable"}`+"\n" || rec.Header().Get("Retry-After") != tt.retryAfter {
+					t.Errorf("%s %s: %d Retry-After %q %s; want 503 Retry-After %q {\"error\":\"store unavailable\"}",
+						req.method, req.target, rec.Code, rec.Header().Get("Retry-After"), rec.Body, tt.retryAfter)
+				}
+			}
+			out := logs.String()
+			if strings.Contains(out, "level=ERROR") || strings.Count(out, "level=WARN") != 1 ||
+				!strings.Contains(out, `msg="links: store unavailable"`) || !strings.Contains(out, `kind="unavailable: other"`) {
+				t.Errorf("want one WARN line for the outage and no ERROR:\n%s", out)
+			}
+		})
+	}
+	// A repository error that is not an outage stays 500, without Retry-After.
+	repo := newMemRepo()
+	repo.fail = errBroken
+	rec := httptest.NewRecorder()
+	NewHandler(NewService(repo, slog.New(slog.DiscardHandler))).ServeHTTP(rec, httptest.NewRequest("GET", "/api/links/x", nil))
+	if rec.Code != 500 || rec.Header().Get("Retry-After") != "" {
+		t.Errorf("internal error: %d Retry-After %q, want 500 and none", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }

@@ -17,10 +17,13 @@ type Link struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Errors of a [Repository].
+// Errors of a [Repository]. An error that wraps ErrUnavailable says that the
+// repository cannot be reached now (refused, timed out, shutting down): the
+// request may succeed if tried again later. Other errors are internal.
 var (
-	ErrNotFound = errors.New("links: not found")
-	ErrConflict = errors.New("links: slug already exists")
+	ErrNotFound    = errors.New("links: not found")
+	ErrConflict    = errors.New("links: slug already exists")
+	ErrUnavailable = errors.New("links: the store is unavailable")
 )
 
 // A Repository stores links. [Store] and [Cache] are Repositories.
@@ -49,39 +52,41 @@ func reserved(slug string) bool {
 	return false
 }
 
-// ValidateSlug returns an error saying what is wrong with slug, or nil.
+// ValidateSlug returns an [*Error] (Invalid, field "slug") saying what is wrong
+// with slug, or nil.
 func ValidateSlug(slug string) error {
 	switch {
 	case slug == "":
-		return errors.New("slug is empty")
+		return invalid("slug", "is empty")
 	case len(slug) > MaxSlugLength:
-		return fmt.Errorf("slug is longer than %d characters", MaxSlugLength)
+		return invalid("slug", fmt.Sprintf("is longer than %d characters", MaxSlugLength))
 	case !slugPattern.MatchString(slug):
-		return errors.New("slug may hold only letters, digits, '-' and '_'")
+		return invalid("slug", "may hold only letters, digits, '-' and '_'")
 	case reserved(slug):
-		return fmt.Errorf("slug %q is reserved", slug)
+		return invalid("slug", fmt.Sprintf("%q is reserved", slug))
 	}
 	return nil
 }
 
-// ValidateURL returns an error saying what is wrong with u, or nil: it must be an
-// absolute http or https URL with a host, of at most MaxURLLength bytes.
+// ValidateURL returns an [*Error] (Invalid, field "url") saying what is wrong
+// with u, or nil: it must be an absolute http or https URL with a host, of at
+// most MaxURLLength bytes.
 func ValidateURL(u string) error {
 	if u == "" {
-		return errors.New("url is empty")
+		return invalid("url", "is empty")
 	}
 	if len(u) > MaxURLLength {
-		return fmt.Errorf("url is longer than %d bytes", MaxURLLength)
+		return invalid("url", fmt.Sprintf("is longer than %d bytes", MaxURLLength))
 	}
 	p, err := url.Parse(u)
 	if err != nil {
-		return errors.New("url does not parse")
+		return invalid("url", "does not parse")
 	}
 	if p.Scheme != "http" && p.Scheme != "https" {
-		return errors.New("url must begin with http:// or https://")
+		return invalid("url", "must begin with http:// or https://")
 	}
 	if p.Host == "" {
-		return errors.New("url has no host")
+		return invalid("url", "has no host")
 	}
 	return nil
 }

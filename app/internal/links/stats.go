@@ -7,12 +7,18 @@ import (
 )
 
 // CacheStats counts what a Cache's memcached calls found: Hit and Miss for each
-// read, Error for each call that failed, by memcached operation (get, set,
-// delete, …). Its methods must be safe for concurrent use and must not block.
+// read, Error for each call that failed, by memcached operation (one of
+// [CacheOps]). Breaker reports the state of a server's circuit breaker
+// ("closed", "open" or "half_open"): each server's "closed" when the Cache is
+// made, then each change. Skipped counts a call to a server that the Cache
+// did not make: its breaker was not closed, or the key waited for a tombstone.
+// Its methods must be safe for concurrent use and must not block.
 type CacheStats interface {
 	Hit()
 	Miss()
 	Error(op string)
+	Skipped(server string)
+	Breaker(server, state string)
 }
 
 // A CacheOption changes a default of [NewCache].
@@ -26,6 +32,11 @@ func WithStats(s CacheStats) CacheOption {
 func withOptions(c *Cache, opts []CacheOption) *Cache {
 	for _, opt := range opts {
 		opt(c)
+	}
+	if c.stats != nil {
+		for _, s := range c.servers {
+			c.stats.Breaker(s.addr, breakerClosed.String())
+		}
 	}
 	return c
 }

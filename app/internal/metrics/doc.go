@@ -9,7 +9,8 @@
 //   - [Probes] turns the readiness checker's observer calls into per-check and
 //     readiness series;
 //   - [Pools] reads pgxpool.Stat of each pool at scrape time;
-//   - [Cache] counts the link cache's hits, misses and errors;
+//   - [Cache] counts the link cache's hits, misses and errors, and shows each
+//     memcached server's circuit breaker and the calls it skipped;
 //   - [BuildInfo] is the constant gok8s_build_info series;
 //   - [AdminHandler] serves /metrics and /debug/pprof/.
 package metrics

@@ -36,6 +36,9 @@ func ExampleCache() {
 	c.Hit()
 	c.Miss()
 	c.Error("get")
+	c.Breaker("cache-0:11211", "closed") // the cache reports each server's breaker…
+	c.Breaker("cache-0:11211", "open")   // …and each change of it
+	c.Skipped("cache-0:11211")
 
 	rec := httptest.NewRecorder()
 	metrics.AdminHandler(reg, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -45,9 +48,15 @@ func ExampleCache() {
 		}
 	}
 	// Output:
-	// gok8s_cache_errors_total{op="delete"} 0
+	// gok8s_cache_breaker_skipped_total{server="cache-0:11211"} 1
+	// gok8s_cache_breaker_state{server="cache-0:11211",state="closed"} 0
+	// gok8s_cache_breaker_state{server="cache-0:11211",state="half_open"} 0
+	// gok8s_cache_breaker_state{server="cache-0:11211",state="open"} 1
+	// gok8s_cache_errors_total{op="add"} 0
+	// gok8s_cache_errors_total{op="cas"} 0
 	// gok8s_cache_errors_total{op="get"} 1
 	// gok8s_cache_errors_total{op="set"} 0
+	// gok8s_cache_errors_total{op="version"} 0
 	// gok8s_cache_hits_total 1
 	// gok8s_cache_misses_total 1
 }

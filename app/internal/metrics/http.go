@@ -1,12 +1,14 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gok8s/gok8s/app/internal/recorder"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,7 +31,7 @@ const Unmatched = "unmatched"
 // Mount it behind middleware.Probes, so that probe requests are answered before
 // they get here and are not counted as API traffic. HTTPHandler panics if the
 // series are already registered in reg.
-func HTTPHandler(reg prometheus.Registerer, h http.Handler) http.Handler {
+func HTTPHandler(reg prometheus.Registerer, h http.Handler, opts ...HTTPOption) http.Handler {
 	m := &httpHandler{
 		h: h,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,6 +49,9 @@ func HTTPHandler(reg prometheus.Registerer, h http.Handler) http.Handler {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	for _, opt := range opts {
+		opt(m)
+	}
 	return m
 }
 
@@ -55,7 +60,8 @@ type httpHandler struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
-	series   sync.Map // seriesKey → seriesOf: the vectors' children, found once
+	series   sync.Map                     // seriesKey → seriesOf: the vectors' children, found once
+	traceID  func(context.Context) string // the exemplar's trace ID; nil: no exemplars
 }
 
 // seriesKey is what labels a request: its pattern, method and status.
@@ -89,14 +95,11 @@ func (m *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	m.inFlight.Inc()
 	defer m.inFlight.Dec()
-	sw := &statusWriter{ResponseWriter: w}
-	m.h.ServeHTTP(sw, r)
-	if sw.status == 0 {
-		sw.status = http.StatusOK
-	}
-	s := m.seriesFor(seriesKey{r.Pattern, r.Method, sw.status})
+	rec := recorder.Wrap(w)
+	m.h.ServeHTTP(rec, r)
+	s := m.seriesFor(seriesKey{r.Pattern, r.Method, rec.Status()})
 	s.requests.Inc()
-	s.duration.Observe(time.Since(start).Seconds())
+	m.observe(r.Context(), s.duration, time.Since(start).Seconds())
 }
 
 // routeOf returns the route label of a ServeMux pattern: the pattern without
@@ -153,26 +156,3 @@ func codeOf(status int) string {
 	}
 	return strconv.Itoa(status)
 }
-
-// statusWriter notes the status of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 { // 1xx are interim answers
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

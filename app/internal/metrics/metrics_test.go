@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -234,8 +236,27 @@ func TestCache(t *testing.T) {
 		t.Errorf("misses %v, want 1", got)
 	}
 	got := series(t, reg, "gok8s_cache_errors_total")
-	if got["get"] != 1 || got["set"] != 2 || got["delete"] != 0 || len(got) != 3 {
-		t.Errorf("errors %v, want get 1, set 2, delete 0", got)
+	want := map[string]float64{"get": 1, "add": 0, "cas": 0, "set": 2, "version": 0} // every op from the start
+	if !maps.Equal(got, want) {
+		t.Errorf("errors %v, want %v", got, want)
+	}
+
+	c.Breaker("a:11211", "closed")
+	c.Breaker("b:11211", "closed")
+	c.Breaker("b:11211", "open")
+	c.Skipped("b:11211")
+	c.Skipped("b:11211")
+	c.Breaker("b:11211", "half_open")
+	states := series(t, reg, "gok8s_cache_breaker_state")
+	want = map[string]float64{
+		"a:11211 closed": 1, "a:11211 open": 0, "a:11211 half_open": 0,
+		"b:11211 closed": 0, "b:11211 open": 0, "b:11211 half_open": 1,
+	}
+	if !maps.Equal(states, want) {
+		t.Errorf("breaker states %v, want %v", states, want)
+	}
+	if skipped := series(t, reg, "gok8s_cache_breaker_skipped_total"); !maps.Equal(skipped, map[string]float64{"a:11211": 0, "b:11211": 2}) {
+		t.Errorf("skipped %v, want a:11211 0, b:11211 2", skipped)
 	}
 }
 
@@ -281,15 +302,22 @@ func TestLint(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/links/x", nil))
 	p := NewProbes(reg, []string{"postgres/default"})
 	p.checkDone("postgres/default", ResultOK, time.Millisecond)
-	NewCache(reg).Hit()
+	cache := NewCache(reg)
+	cache.Hit()
+	cache.Breaker("memcached:11211", "closed")
 	reg.MustRegister(BuildInfo("v1.2.3"))
 
-	collectors := map[string]prometheus.Collector{
-		"Pools":     Pools(map[string]*pgxpool.Pool{"default": lazyPool(t, 2)}),
-		"BuildInfo": BuildInfo("v1.2.3"),
+	ready, err := probes.NewReadiness(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, c := range collectors {
-		problems, err := testutil.CollectAndLint(c)
+	collectors := map[string]prometheus.Collector{
+		"Pools":       Pools(map[string]*pgxpool.Pool{"default": lazyPool(t, 2)}),
+		"BuildInfo":   BuildInfo("v1.2.3"),
+		"DroppedRuns": DroppedRuns(ready),
+	}
+	for _, name := range slices.Sorted(maps.Keys(collectors)) {
+		problems, err := testutil.CollectAndLint(collectors[name])
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -434,6 +462,33 @@ func TestProbesObserver(t *testing.T) {
 	}
 	ready.MarkDraining()
 	waitFor("draining", map[string]float64{"state draining": 1, "state not_ready": 0, "ready": 0})
+}
+
+// TestDroppedRuns: the runs an observer blocked beyond its queue misses are
+// counted, as the Readiness counts them.
+func TestDroppedRuns(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	ready, err := probes.NewReadiness([]probes.Checker{probes.Func("db", func(context.Context) error { return nil })},
+		probes.WithTTL(0), probes.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		probes.WithObserver(probes.Observer{CheckDone: func(probes.CheckRun) { <-block }}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(DroppedRuns(ready))
+	if got := series(t, reg, "gok8s_probe_check_runs_dropped_total")[""]; got != 0 {
+		t.Fatalf("%v dropped before any run", got)
+	}
+	const runs = probes.MaxPendingEvents + 50
+	for range runs {
+		_ = ready.Check(t.Context())
+	}
+	// One run is with the blocked observer, MaxPendingEvents wait behind it.
+	got := series(t, reg, "gok8s_probe_check_runs_dropped_total")[""]
+	if want := float64(ready.DroppedRuns()); got != want || got < runs-probes.MaxPendingEvents-1 {
+		t.Errorf("gok8s_probe_check_runs_dropped_total = %v, want %v (at least %d)", got, want, runs-probes.MaxPendingEvents-1)
+	}
 }
 
 // TestProbesReadyFlips: with every check passing the state goes starting →

@@ -24,7 +24,10 @@ const (
 //	gok8s_readiness_state{state}                1 for the current state, 0 for the others
 //
 // [Probes.Observer] feeds it from the readiness checker; until the first
-// transition the state is "starting". Its methods are safe for concurrent use.
+// transition the state is "starting". An observer that falls behind is told
+// of the latest state, so the state series always end on the current one;
+// runs beyond its queue are dropped, and [DroppedRuns] counts them. Its
+// methods are safe for concurrent use.
 type Probes struct {
 	up       *prometheus.GaugeVec
 	duration *prometheus.HistogramVec
@@ -120,4 +123,15 @@ func (p *Probes) setState(state probes.State) {
 	} else {
 		p.ready.Set(0)
 	}
+}
+
+// DroppedRuns returns the counter gok8s_probe_check_runs_dropped_total, read
+// from ready at each scrape: the check runs that an observer of ready, such as
+// [Probes.Observer], was not told of because it was [probes.MaxPendingEvents]
+// events behind. While it grows, gok8s_probe_check_runs_total undercounts.
+func DroppedRuns(ready *probes.Readiness) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "gok8s_probe_check_runs_dropped_total",
+		Help: "Readiness check runs not reported to a metrics observer that was too far behind; the runs counter misses them.",
+	}, func() float64 { return float64(ready.DroppedRuns()) })
 }

@@ -1,4 +1,4 @@
-package cluster_test
+package disruption_test
 
 import (
 	"fmt"
@@ -10,8 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gok8s/gok8s/k8s/cluster"
+	"github.com/gok8s/gok8s/k8s/disruption"
 )
+
+// standInTimeout bounds one request to a stand-in: far above what it takes
+// (microseconds), so that only a failure the stand-in makes is counted, even
+// on a loaded machine (at load 55 a 5 s bound timed out 399 of 450).
+const standInTimeout = time.Minute
 
 // app is a stand-in for the link shortener: each operation answers as the app
 // does, except that every fail-th request answers 503 (none when fail is 0).
@@ -63,26 +68,26 @@ func TestLoad(t *testing.T) {
 			enough := make(chan struct{})
 			srv := httptest.NewServer(app(tt.fail, 60, enough))
 			defer srv.Close()
-			l, err := cluster.Start(cluster.Config{BaseURL: srv.URL, Rate: 100, Slugs: []string{"a"}})
+			l, err := disruption.Start(disruption.Config{BaseURL: srv.URL, Rate: 100, Slugs: []string{"a"}, Timeout: standInTimeout})
 			if err != nil {
 				t.Fatal(err)
 			}
 			wait(t, enough)
 			s := l.Stop()
 			t.Log(s)
-			if s.Requests < 60 || s.ByConn[cluster.KeepAlive] == 0 || s.ByConn[cluster.NewConn] == 0 {
+			if s.Requests < 60 || s.ByConn[disruption.KeepAlive] == 0 || s.ByConn[disruption.NewConn] == 0 {
 				t.Errorf("requests %d, by connection %v", s.Requests, s.ByConn)
 			}
 			want := 0
 			if tt.fail > 0 {
 				want = s.Requests / int(tt.fail)
 			}
-			if got := s.ByKind()[cluster.KeepAlive+" status 503 (not ready)"] + s.ByKind()[cluster.NewConn+" status 503 (not ready)"]; got != want || len(s.Failures) != want {
+			if got := s.ByKind()[disruption.KeepAlive+" status 503 (not ready)"] + s.ByKind()[disruption.NewConn+" status 503 (not ready)"]; got != want || len(s.Failures) != want {
 				t.Errorf("%d failures (%d 503), want %d: %v", len(s.Failures), got, want, s.ByKind())
 			}
 			creates := 0
 			for _, f := range s.Failures {
-				if f.Op == cluster.OpCreate {
+				if f.Op == disruption.OpCreate {
 					creates++
 				}
 			}
@@ -117,7 +122,7 @@ func TestLoadTransportErrors(t *testing.T) {
 			}
 		}
 	}()
-	l, err := cluster.Start(cluster.Config{BaseURL: "http://" + ln.Addr().String(), Rate: 100, Slugs: []string{"a"}})
+	l, err := disruption.Start(disruption.Config{BaseURL: "http://" + ln.Addr().String(), Rate: 100, Slugs: []string{"a"}, Timeout: standInTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +131,7 @@ func TestLoadTransportErrors(t *testing.T) {
 	t.Log(s)
 	byKind := s.ByKind()
 	n := 0
-	for _, conn := range []string{cluster.KeepAlive, cluster.NewConn} {
+	for _, conn := range []string{disruption.KeepAlive, disruption.NewConn} {
 		n += byKind[conn+" EOF"] + byKind[conn+" connection reset"] + byKind[conn+" closed idle connection"]
 	}
 	if n == 0 || n != len(s.Failures) || len(s.Failures) != s.Requests {
@@ -139,7 +144,7 @@ func ExampleStart() {
 	srv := httptest.NewServer(app(0, 30, enough))
 	defer srv.Close()
 
-	l, err := cluster.Start(cluster.Config{BaseURL: srv.URL, Rate: 100, Slugs: []string{"a"}})
+	l, err := disruption.Start(disruption.Config{BaseURL: srv.URL, Rate: 100, Slugs: []string{"a"}, Timeout: standInTimeout})
 	if err != nil {
 		fmt.Println(err)
 		return

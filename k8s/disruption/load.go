@@ -1,4 +1,4 @@
-package cluster
+package disruption
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ type Load struct {
 // new connection each.
 func Start(cfg Config) (*Load, error) {
 	if cfg.Rate < 2 || len(cfg.Slugs) == 0 {
-		return nil, errors.New("cluster: a load needs a rate of 2 or more and at least one slug")
+		return nil, errors.New("disruption: a load needs a rate of 2 or more and at least one slug")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
