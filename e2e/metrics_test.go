@@ -362,7 +362,7 @@ func TestMetricsMemcachedPaused(t *testing.T) {
 	}
 	// A create leaves a tombstone for 2-3 s (links.Cache): reads are misses
 	// until it expires, then one fills the key and the next ones hit.
-	before, _ := m.waitFor("both memcached up and every slug cached", 15*time.Second, func(s scrape) error {
+	before, _ := m.waitFor("both memcached up and every slug cached", 60*time.Second, func(s scrape) error {
 		readAll()
 		if hits := s.get("gok8s_cache_hits_total"); hits < float64(len(slugs)) {
 			return fmt.Errorf("%v cache hits so far, want %d", hits, len(slugs))
