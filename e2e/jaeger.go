@@ -155,13 +155,22 @@ func (j *Jaeger) Operations(ctx context.Context, service string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	var r struct{ Data []struct{ Name string } }
+	// Jaeger's query API lists names; some builds list {"name": ...} objects.
+	var r struct{ Data []json.RawMessage }
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("jaeger: operations of %s: %w", service, err)
 	}
 	names := make([]string, 0, len(r.Data))
-	for _, o := range r.Data {
-		names = append(names, o.Name)
+	for _, raw := range r.Data {
+		var name string
+		if err := json.Unmarshal(raw, &name); err != nil {
+			var o struct{ Name string }
+			if err := json.Unmarshal(raw, &o); err != nil {
+				return nil, fmt.Errorf("jaeger: operations of %s: %s: %w", service, raw, err)
+			}
+			name = o.Name
+		}
+		names = append(names, name)
 	}
 	return names, nil
 }
