@@ -1215,9 +1215,10 @@ func TestOverlayContents(t *testing.T) {
 	}
 }
 
-// TestKindBackendsOnControlPlane: in the kind overlay PostgreSQL and memcached
-// run on the control-plane node (selected, and tolerating its taint), so that
-// draining a worker moves app pods only; the app stays off it.
+// TestKindBackendsOnControlPlane: in the kind overlay PostgreSQL, memcached,
+// Prometheus and Jaeger run on the control-plane node (selected, and
+// tolerating its taint), so that draining a worker moves app pods only (and
+// Prometheus keeps watching the alerts through the drain); the app stays off it.
 func TestKindBackendsOnControlPlane(t *testing.T) {
 	const role = "node-role.kubernetes.io/control-plane"
 	o := decode(t, render(t, "overlays/kind"))
@@ -1227,7 +1228,7 @@ func TestKindBackendsOnControlPlane(t *testing.T) {
 		tolerates := slices.ContainsFunc(spec.Tolerations, func(tl corev1.Toleration) bool {
 			return tl.Key == role && tl.Effect == corev1.TaintEffectNoSchedule
 		})
-		backend := w.name == "postgres" || w.name == "memcached"
+		backend := slices.Contains([]string{"postgres", "memcached", "prometheus", "jaeger"}, w.name)
 		if selected != backend || tolerates != backend {
 			t.Errorf("%s %s: on the control plane %v (selected %v, tolerates its taint %v), want %v", w.kind, w.name, selected && tolerates, selected, tolerates, backend)
 		}
