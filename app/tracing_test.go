@@ -202,6 +202,10 @@ func TestGRPCTracing(t *testing.T) {
 	if _, err := linksv1.NewLinkServiceClient(conn).GetLink(ctx, &linksv1.GetLinkRequest{Slug: "go"}); err != nil {
 		t.Fatal(err)
 	}
+	// otelgrpc ends a server span after the response has left, so the client
+	// may have it first: GracefulStop returns once every RPC has finished.
+	_ = conn.Close()
+	srv.GracefulStop()
 	if err := tr.ForceFlush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
