@@ -99,7 +99,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 
 	// Tracing: from the OTEL_* variables, read by the OpenTelemetry SDK; none
-	// set, no tracing. Flushed at shutdown, also after a drain that timed out.
+	// set, no tracing. Flushed at shutdown, within SHUTDOWN_TIMEOUT.
 	tr, err := tracing.New(ctx, version, reg, log)
 	if err != nil {
 		return usageError{err}
@@ -262,21 +262,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := <-grpcStopped; err != nil {
 		errs = append(errs, err)
 	}
-	// The requests' last spans, within what is left of SHUTDOWN_TIMEOUT, and
-	// exported even when the requests outlasted it (the spans that explain a
-	// slow shutdown): then within tracing.FlushTimeout, which the manifests'
-	// terminationGracePeriodSeconds leaves room for. An unreachable receiver
-	// cannot hold the pod.
-	stopped := errors.Join(errs...)
-	flushCtx := shutdownCtx
-	if stopped != nil {
-		flushCtx = context.Background()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown after %s: %w", cfg.ShutdownTimeout, err)
 	}
-	if err := tr.Shutdown(flushCtx); err != nil {
+	// The requests' last spans, within what is left of SHUTDOWN_TIMEOUT (at
+	// most tracing.FlushTimeout): an unreachable receiver cannot hold the pod.
+	if err := tr.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown: spans not exported", "error", err.Error())
-	}
-	if stopped != nil {
-		return fmt.Errorf("shutdown after %s: %w", cfg.ShutdownTimeout, stopped)
 	}
 	log.Info("shutdown: done")
 	return nil
