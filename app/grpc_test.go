@@ -52,16 +52,7 @@ func TestGRPCServer(t *testing.T) {
 	ready.MarkStarted()
 	reg := prometheus.NewPedanticRegistry()
 	srv := newGRPCServer(cfg, links.NewService(trickyRepo{}, log), grpchealth.NewServer(ready), reg, log, offTracing(t))
-	ln := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return ln.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := serveBufconn(t, srv)
 	ctx := context.Background() // no deadline of the client's
 	client, health := linksv1.NewLinkServiceClient(conn), healthpb.NewHealthClient(conn)
 
@@ -231,4 +222,21 @@ func TestHealthcheckGRPC(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveBufconn serves srv on an in-memory listener until the test ends and
+// returns a client connection to it, closed at the end too.
+func serveBufconn(t *testing.T, srv *grpc.Server) *grpc.ClientConn {
+	t.Helper()
+	ln := bufconn.Listen(1 << 20)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufconn",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return ln.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }

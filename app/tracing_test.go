@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -15,11 +13,8 @@ import (
 
 	linksv1 "github.com/gok8s/gok8s/api/links/v1"
 	"github.com/gok8s/gok8s/grpchealth"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/gok8s/gok8s/app/internal/links"
 	"github.com/gok8s/gok8s/app/internal/metrics"
@@ -179,16 +174,7 @@ func TestGRPCTracing(t *testing.T) {
 	}
 	ready.MarkStarted()
 	srv := newGRPCServer(cfg, links.NewService(oneLink{}, log), grpchealth.NewServer(ready), prometheus.NewRegistry(), log, tr)
-	ln := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return ln.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := serveBufconn(t, srv)
 
 	const traceID, parentID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "traceparent", "00-"+traceID+"-"+parentID+"-01")
