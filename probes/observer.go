@@ -147,7 +147,7 @@ func (s *sink) send(ev *event) {
 			s.pending = &event{}
 			s.queue = append(s.queue, s.pending)
 		}
-		s.pending.tr = Transition{From: from, To: ev.tr.To, Failing: ev.tr.Failing}
+		s.pending.tr = Transition{From: from, To: ev.tr.To, Failing: ev.tr.Failing, At: ev.tr.At}
 		s.pending.skip = from == ev.tr.To
 	default:
 		s.queue = append(s.queue, ev)

@@ -105,7 +105,8 @@ func TestHungCheckRunsOnce(t *testing.T) {
 		WithTimeout(timeout), WithTTL(0), withClock(clk))
 	before := runtime.NumGoroutine()
 	first := async(func() error { return r.Check(t.Context()) })
-	waitFor(t, func() bool { return clk.pending() >= 2 })
+	// The run's timeout and the request's, and the check has been called.
+	waitFor(t, func() bool { return clk.pending() >= 2 && calls.Load() == 1 })
 	clk.advance(timeout)
 	if err := answer(t, first); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("first request: err = %v, want ErrTimeout", err)
@@ -137,7 +138,9 @@ func TestHungCheckReturns(t *testing.T) {
 		return nil
 	})}, WithTimeout(time.Second), WithTTL(time.Second), withClock(clk))
 	first := async(func() error { return r.Check(t.Context()) })
-	waitFor(t, func() bool { return clk.pending() >= 2 })
+	// Not before the check has been called: a count of 0 below would then say
+	// only that the run's goroutine had not been scheduled yet.
+	waitFor(t, func() bool { return clk.pending() >= 2 && calls.Load() == 1 })
 	clk.advance(time.Second)
 	if err := answer(t, first); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("first: %v, want ErrTimeout", err)

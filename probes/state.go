@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync/atomic"
+	"time"
 )
 
 // State is the overall readiness state.
@@ -46,6 +47,8 @@ type Transition struct {
 	// Failing names the checks that hold readiness back, in report order,
 	// lifecycle checks ("startup", "shutdown") included; optional checks never.
 	Failing []string
+	// At is when the state changed, by the Readiness' clock.
+	At time.Time
 }
 
 // outcome is what r knows at one moment, worked out by publish: what Check,
@@ -189,7 +192,7 @@ func (r *Readiness) transition(from, to State, failed failures, ran bool) {
 	for _, f := range failed {
 		failing = append(failing, f.name)
 	}
-	r.events.transition(Transition{From: from, To: to, Failing: failing})
+	r.events.transition(Transition{From: from, To: to, Failing: failing, At: r.clock.Now()})
 	switch to {
 	case StateReady:
 		r.log.Info("readiness: ready")

@@ -143,3 +143,31 @@ func TestTransitionOnce(t *testing.T) {
 		t.Errorf("transitions %q, want %q", got, want)
 	}
 }
+
+// TestTransitionAt: a transition carries the time of the change by the
+// readiness' clock, also when it reaches an observer later.
+func TestTransitionAt(t *testing.T) {
+	clk := newFakeClock()
+	got := make(chan Transition, 4)
+	r, err := NewReadiness(nil, withClock(clk), WithObserver(Observer{StateChanged: func(tr Transition) { got <- tr }}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := clk.Now()
+	r.MarkStarted()
+	clk.advance(7 * time.Second)
+	r.MarkDraining()
+	for _, want := range []struct {
+		to State
+		at time.Time
+	}{{StateReady, started}, {StateDraining, started.Add(7 * time.Second)}} {
+		select {
+		case tr := <-got:
+			if tr.To != want.to || !tr.At.Equal(want.at) {
+				t.Errorf("transition to %s at %s, want to %s at %s", tr.To, tr.At, want.to, want.at)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no transition to %s within 5s", want.to)
+		}
+	}
+}

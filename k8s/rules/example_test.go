@@ -24,7 +24,7 @@ func ExampleReadFile() {
 	// CriticalCheckFailing warning for 2m
 	// OptionalCheckFailing warning for 5m
 	// ReadinessFlapping warning for 0s
-	// DrainingTooLong warning for 30s
+	// DrainingTooLong warning for 0s
 	// PostgresPoolExhausted warning for 5m
 	// CacheErrorsHigh warning for 5m
 }

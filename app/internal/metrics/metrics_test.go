@@ -164,9 +164,13 @@ func TestHTTPInFlight(t *testing.T) {
 
 func TestProbes(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
+	before := time.Now()
 	p := NewProbes(reg, []string{"postgres/default", "memcached/a:1"})
 	if got := series(t, reg, "gok8s_readiness_state"); got["starting"] != 1 || got["ready"] != 0 || len(got) != 4 {
 		t.Errorf("initial state: %v", got)
+	}
+	if got := series(t, reg, "gok8s_readiness_state_changed_timestamp_seconds")[""]; got < float64(before.Unix()) || got > float64(time.Now().Unix()+1) {
+		t.Errorf("initial state changed at %v, want about %d (NewProbes)", got, before.Unix())
 	}
 	if got := series(t, reg, "gok8s_probe_check_runs_total"); len(got) != 8 || got["postgres/default failed"] != 0 {
 		t.Errorf("initial runs: %v, want 8 series at 0", got)
@@ -188,9 +192,15 @@ func TestProbes(t *testing.T) {
 		{"postgres/default", ResultOK, probes.StateReady, 1, 1},
 		{"postgres/default", ResultOK, probes.StateDraining, 1, 0},
 	}
+	changed := p.Observer().StateChanged
+	at := time.Date(2026, 12, 7, 17, 0, 0, 500_000_000, time.UTC)
 	for i, s := range steps {
+		at = at.Add(time.Duration(i+1) * time.Second)
 		p.checkDone(s.check, s.result, 3*time.Millisecond)
-		p.setState(s.state)
+		changed(probes.Transition{To: s.state, At: at})
+		if got, want := series(t, reg, "gok8s_readiness_state_changed_timestamp_seconds")[""], float64(at.UnixMilli())/1e3; got != want {
+			t.Errorf("step %d: state changed at %v, want %v (the transition's At)", i, got, want)
+		}
 		if got := series(t, reg, "gok8s_probe_check_up")[s.check]; got != s.wantUp {
 			t.Errorf("step %d: up %v, want %v", i, got, s.wantUp)
 		}

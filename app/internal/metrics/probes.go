@@ -22,9 +22,11 @@ const (
 //	gok8s_probe_check_runs_total{check,result}  runs by result: ok, failed, timeout, panic
 //	gok8s_ready                                 1 while the readiness state is ready, else 0
 //	gok8s_readiness_state{state}                1 for the current state, 0 for the others
+//	gok8s_readiness_state_changed_timestamp_seconds
+//	                                            Unix time of the latest change of state
 //
 // [Probes.Observer] feeds it from the readiness checker; until the first
-// transition the state is "starting". An observer that falls behind is told
+// transition the state is "starting", since NewProbes was called. An observer that falls behind is told
 // of the latest state, so the state series always end on the current one;
 // runs beyond its queue are dropped, and [DroppedRuns] counts them. Its
 // methods are safe for concurrent use.
@@ -34,6 +36,7 @@ type Probes struct {
 	runs     *prometheus.CounterVec
 	ready    prometheus.Gauge
 	state    *prometheus.GaugeVec
+	changed  prometheus.Gauge
 }
 
 // NewProbes registers the readiness series in reg and returns them. The
@@ -63,15 +66,22 @@ func NewProbes(reg prometheus.Registerer, checks []string) *Probes {
 			Name: "gok8s_readiness_state",
 			Help: "1 for the current readiness state (starting, ready, not_ready or draining), 0 for the others.",
 		}, []string{"state"}),
+		// The age of a state at a scrape, timestamp(x) - x, is measured by
+		// the scrape itself: DrainingTooLong reads it so, and a pod that has
+		// gone keeps the age of its last scrape, not one that grows.
+		changed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gok8s_readiness_state_changed_timestamp_seconds",
+			Help: "Unix time at which the readiness state last changed (gok8s_readiness_state).",
+		}),
 	}
-	reg.MustRegister(p.up, p.duration, p.runs, p.ready, p.state)
+	reg.MustRegister(p.up, p.duration, p.runs, p.ready, p.state, p.changed)
 	for _, c := range checks {
 		p.duration.WithLabelValues(c)
 		for _, r := range []string{ResultOK, ResultFailed, ResultTimeout, ResultPanic} {
 			p.runs.WithLabelValues(c, r)
 		}
 	}
-	p.setState(probes.StateStarting)
+	p.setState(probes.StateStarting, time.Now())
 	return p
 }
 
@@ -81,7 +91,7 @@ func NewProbes(reg prometheus.Registerer, checks []string) *Probes {
 func (p *Probes) Observer() probes.Observer {
 	return probes.Observer{
 		CheckDone:    func(run probes.CheckRun) { p.checkDone(run.Name, resultOf(run), run.Duration) },
-		StateChanged: func(tr probes.Transition) { p.setState(tr.To) },
+		StateChanged: func(tr probes.Transition) { p.setState(tr.To, tr.At) },
 	}
 }
 
@@ -109,8 +119,8 @@ func (p *Probes) checkDone(check, result string, d time.Duration) {
 	p.runs.WithLabelValues(check, result).Inc()
 }
 
-// setState makes state the current readiness state.
-func (p *Probes) setState(state probes.State) {
+// setState makes state the current readiness state, entered at since.
+func (p *Probes) setState(state probes.State, since time.Time) {
 	for _, s := range []probes.State{probes.StateStarting, probes.StateReady, probes.StateNotReady, probes.StateDraining} {
 		v := 0.0
 		if s == state {
@@ -118,6 +128,7 @@ func (p *Probes) setState(state probes.State) {
 		}
 		p.state.WithLabelValues(s.String()).Set(v)
 	}
+	p.changed.Set(float64(since.UnixNano()) / 1e9)
 	if state == probes.StateReady {
 		p.ready.Set(1)
 	} else {
