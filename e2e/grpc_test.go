@@ -182,11 +182,17 @@ func TestGRPCPostgresOutage(t *testing.T) {
 	}
 	got := w.next(t, notServing, detect+10*time.Second) // a bound on the client's wait only
 	turned := s.app.mustLogTime("readiness: not ready", requested)
-	t.Logf("postgres stopped (stop requested at %s, container exited at %s): the server turned not ready %s after the exit, %s after the request (limit PROBE_TTL + PROBE_TIMEOUT = %s, from the exit); the Watch client received NOT_SERVING %s after the exit",
+	t.Logf("postgres stopped (stop requested at %s, container exited at %s): the server turned not ready %s after the exit, %s after the request (the engine's bound PROBE_TTL + PROBE_TIMEOUT = %s, from the exit); the Watch client received NOT_SERVING %s after the exit",
 		requested.Format("15:04:05.000"), stopped.Format("15:04:05.000"), turned.Sub(stopped).Round(time.Millisecond), turned.Sub(requested).Round(time.Millisecond),
-		probeTTL+probeTimeout, got.Sub(stopped).Round(time.Millisecond))
-	if d := turned.Sub(stopped); d > probeTTL+probeTimeout {
-		t.Errorf("readiness turned NOT_SERVING %s after PostgreSQL stopped, limit %s", d, probeTTL+probeTimeout)
+		detect, got.Sub(stopped).Round(time.Millisecond))
+	// The bound is exact when a run that starts just before the exit passes
+	// and the next one hangs until PROBE_TIMEOUT: the transition then waits
+	// for a timer and a goroutine, which a loaded machine delays (CI, once).
+	// The probes package holds the engine to the bound on a fake clock; this
+	// guard says the app wires it: a TTL or timeout left at another value
+	// breaks it.
+	if d := turned.Sub(stopped); d > detect+detectSlack {
+		t.Errorf("readiness turned NOT_SERVING %s after PostgreSQL stopped, limit %s (PROBE_TTL + PROBE_TIMEOUT + %s for a loaded machine)", d, detect+detectSlack, detectSlack)
 	}
 
 	for service, want := range map[string]string{

@@ -25,6 +25,9 @@ const (
 	// a client saw is logged against it, not asserted, because a client on a
 	// loaded machine adds its own wait (see detectWait).
 	detect = probeTTL + probeTimeout
+	// detectSlack is what a server-side measure of detect may add on a loaded
+	// machine: a timer that fires late, a goroutine that waits for a CPU.
+	detectSlack = time.Second
 	// detectWait is how long a test waits for that 503: the bound, plus room
 	// for a loaded machine, where one request may take over a second to be
 	// answered (issue 19). A guard against a hang, not a measure.
