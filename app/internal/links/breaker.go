@@ -154,9 +154,9 @@ func (c *Cache) changed(s *server, from, to breakerState, why string) {
 }
 
 // skipped counts a call to s that the breaker or a waiting tombstone kept
-// from memcached.
-func (c *Cache) skipped(s *server) {
+// from memcached, for reason (one of SkipReasons).
+func (c *Cache) skipped(s *server, reason string) {
 	if c.stats != nil {
-		c.stats.Skipped(s.addr)
+		c.stats.Skipped(s.addr, reason)
 	}
 }

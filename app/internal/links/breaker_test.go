@@ -219,6 +219,9 @@ func TestBreakerRepairsBeforeUse(t *testing.T) {
 	if n := mc.calls("get", key("go")) - gets; n != 0 {
 		t.Errorf("%d reads reached memcached while the key waited for its tombstone, want 0", n)
 	}
+	if n := stats.tombstoneSkips(fakeServer); n != 5 {
+		t.Errorf("%d reads counted as skipped for a tombstone, want 5 (CacheErrorsHigh tells them from a breaker's)", n)
+	}
 	waitState(t, c, fakeServer, breakerOpen)
 	if !c.servers[0].waits(key("go")) {
 		t.Fatal("the key does not wait for its tombstone")

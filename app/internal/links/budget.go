@@ -44,7 +44,7 @@ func call[T any](b *budget, op string, f func() (T, error)) (T, error) {
 	}
 	if !b.attempt && !b.s.closed() {
 		b.spent = true
-		b.c.skipped(b.s)
+		b.c.skipped(b.s, SkipBreaker)
 		return zero, errSkipped
 	}
 	ctx, cancel := context.WithDeadline(b.ctx, b.deadline)

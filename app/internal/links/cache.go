@@ -198,7 +198,7 @@ func (c *Cache) Get(ctx context.Context, slug string) (Link, error) {
 		return c.next.Get(ctx, slug)
 	}
 	if s.waits(k) { // memcached may hold an older copy
-		c.skipped(s)
+		c.skipped(s, SkipTombstone)
 		return c.next.Get(ctx, slug)
 	}
 	b := c.budget(ctx, s)

@@ -11,15 +11,31 @@ import (
 // [CacheOps]). Breaker reports the state of a server's circuit breaker
 // ("closed", "open" or "half_open"): each server's "closed" when the Cache is
 // made, then each change. Skipped counts a call to a server that the Cache
-// did not make: its breaker was not closed, or the key waited for a tombstone.
-// Its methods must be safe for concurrent use and must not block.
+// did not make, and why (one of [SkipReasons]): its breaker was not closed
+// ([SkipBreaker]), or the key waited for a recent write's tombstone
+// ([SkipTombstone]). Its methods must be safe for concurrent use and must not
+// block.
 type CacheStats interface {
 	Hit()
 	Miss()
 	Error(op string)
-	Skipped(server string)
+	Skipped(server, reason string)
 	Breaker(server, state string)
 }
+
+// Why a Cache did not call a memcached server: the reason of
+// [CacheStats.Skipped].
+const (
+	// SkipBreaker: the server's circuit breaker was not closed (an outage).
+	SkipBreaker = "breaker"
+	// SkipTombstone: a recent write's tombstone keeps the key out of
+	// memcached for a moment (normal traffic; the read goes to the database).
+	SkipTombstone = "tombstone"
+)
+
+// SkipReasons returns every reason of [CacheStats.Skipped]: the one list of
+// them, which metrics take from here.
+func SkipReasons() []string { return []string{SkipBreaker, SkipTombstone} }
 
 // A CacheOption changes a default of [NewCache].
 type CacheOption func(*Cache)

@@ -16,16 +16,28 @@ type countingStats struct {
 	mu           sync.Mutex
 	hits, misses int
 	errors       map[string]int
-	skipped      map[string]int      // by server
+	skipped      map[string]int      // by server, breaker skips only
+	tombstones   map[string]int      // by server: skips of a key waiting for a tombstone
 	states       map[string][]string // by server: the breaker's states, in order
 	onBreaker    func(server, state string)
 }
 
 func newCountingStats() *countingStats {
-	return &countingStats{errors: map[string]int{}, skipped: map[string]int{}, states: map[string][]string{}}
+	return &countingStats{errors: map[string]int{}, skipped: map[string]int{}, tombstones: map[string]int{}, states: map[string][]string{}}
 }
 
-func (s *countingStats) Skipped(server string) { s.mu.Lock(); s.skipped[server]++; s.mu.Unlock() }
+func (s *countingStats) Skipped(server, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch reason {
+	case SkipBreaker:
+		s.skipped[server]++
+	case SkipTombstone:
+		s.tombstones[server]++
+	default:
+		panic("links: Skipped with reason " + reason)
+	}
+}
 func (s *countingStats) Breaker(server, state string) {
 	s.mu.Lock()
 	s.states[server] = append(s.states[server], state)
@@ -34,6 +46,13 @@ func (s *countingStats) Breaker(server, state string) {
 	if f != nil {
 		f(server, state)
 	}
+}
+
+// tombstoneSkips returns the calls to server skipped for a waiting tombstone.
+func (s *countingStats) tombstoneSkips(server string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tombstones[server]
 }
 
 // snapshot returns copies of the skipped calls and the breakers' states.

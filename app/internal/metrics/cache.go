@@ -11,7 +11,8 @@ import (
 //	gok8s_cache_misses_total       reads that did not, and went to the database
 //	gok8s_cache_errors_total{op}   memcached calls that failed, by operation (links.CacheOps)
 //	gok8s_cache_breaker_state{server,state}   1 for the state of the server's circuit breaker, 0 for the others
-//	gok8s_cache_breaker_skipped_total{server} memcached calls not made: the breaker was not closed, or the key waited for a tombstone
+//	gok8s_cache_breaker_skipped_total{server,reason} memcached calls not made, by reason (links.SkipReasons):
+//	                               breaker (not closed) or tombstone (the key waited for a recent write's)
 //
 // It implements links.CacheStats. Its methods are safe for concurrent use.
 type Cache struct {
@@ -48,8 +49,8 @@ func NewCache(reg prometheus.Registerer) *Cache {
 	}, []string{"server", "state"})
 	c.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gok8s_cache_breaker_skipped_total",
-		Help: "Memcached calls not made, the request going to the database: the server's breaker was not closed, or the key waited for a tombstone.",
-	}, []string{"server"})
+		Help: "Memcached calls not made, the request going to the database, by reason: breaker (the server's circuit breaker was not closed) or tombstone (the key waited for a recent write's tombstone).",
+	}, []string{"server", "reason"})
 	reg.MustRegister(c.hits, c.misses, c.errors, c.state, c.skipped)
 	for _, op := range links.CacheOps() {
 		c.errors.WithLabelValues(op)
@@ -68,11 +69,12 @@ func (c *Cache) Miss() { c.misses.Inc() }
 // Error counts a failed memcached call of operation op.
 func (c *Cache) Error(op string) { c.errors.WithLabelValues(op).Inc() }
 
-// Skipped counts a memcached call to server that the cache did not make.
-func (c *Cache) Skipped(server string) { c.skipped.WithLabelValues(server).Inc() }
+// Skipped counts a memcached call to server that the cache did not make, for
+// reason, one of links.SkipReasons.
+func (c *Cache) Skipped(server, reason string) { c.skipped.WithLabelValues(server, reason).Inc() }
 
 // Breaker sets server's breaker state to state, one of BreakerStates, and
-// makes its skipped series.
+// makes its skipped series, one per reason.
 func (c *Cache) Breaker(server, state string) {
 	for _, s := range BreakerStates {
 		v := 0.0
@@ -81,5 +83,7 @@ func (c *Cache) Breaker(server, state string) {
 		}
 		c.state.WithLabelValues(server, s).Set(v)
 	}
-	c.skipped.WithLabelValues(server)
+	for _, reason := range links.SkipReasons() {
+		c.skipped.WithLabelValues(server, reason)
+	}
 }

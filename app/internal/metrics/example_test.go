@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/gok8s/gok8s/app/internal/links"
 	"github.com/gok8s/gok8s/app/internal/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -38,7 +39,7 @@ func ExampleCache() {
 	c.Error("get")
 	c.Breaker("cache-0:11211", "closed") // the cache reports each server's breaker…
 	c.Breaker("cache-0:11211", "open")   // …and each change of it
-	c.Skipped("cache-0:11211")
+	c.Skipped("cache-0:11211", links.SkipBreaker)
 
 	rec := httptest.NewRecorder()
 	metrics.AdminHandler(reg, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -48,7 +49,8 @@ func ExampleCache() {
 		}
 	}
 	// Output:
-	// gok8s_cache_breaker_skipped_total{server="cache-0:11211"} 1
+	// gok8s_cache_breaker_skipped_total{reason="breaker",server="cache-0:11211"} 1
+	// gok8s_cache_breaker_skipped_total{reason="tombstone",server="cache-0:11211"} 0
 	// gok8s_cache_breaker_state{server="cache-0:11211",state="closed"} 0
 	// gok8s_cache_breaker_state{server="cache-0:11211",state="half_open"} 0
 	// gok8s_cache_breaker_state{server="cache-0:11211",state="open"} 1
