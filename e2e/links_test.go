@@ -140,10 +140,11 @@ func TestCacheAcrossReplicas(t *testing.T) {
 }
 
 // pollCached GETs slug through a until memcached holds the link (once the
-// last write's tombstone has gone).
+// last write's tombstone has gone: 3 s). The bound guards against a hang: on
+// a cold machine (make test beside the first compiles) 10 s ran out.
 func pollCached(t *testing.T, mc *e2e.Memcached, a *app, slug string) {
 	t.Helper()
-	err := e2e.Poll(t.Context(), 10*time.Second, func(ctx context.Context) error {
+	err := e2e.Poll(t.Context(), 30*time.Second, func(ctx context.Context) error {
 		if code, body := a.do(ctx, "GET", "/api/links/"+slug, ""); code != 200 {
 			return fmt.Errorf("GET: %d %s", code, body)
 		}
@@ -164,7 +165,7 @@ func pollCached(t *testing.T, mc *e2e.Memcached, a *app, slug string) {
 // pollUncached waits until memcached holds nothing for slug.
 func pollUncached(t *testing.T, mc *e2e.Memcached, slug string) {
 	t.Helper()
-	err := e2e.Poll(t.Context(), 10*time.Second, func(ctx context.Context) error {
+	err := e2e.Poll(t.Context(), 30*time.Second, func(ctx context.Context) error {
 		v, ok, err := mc.Get(ctx, "link:"+slug)
 		if err == nil && ok {
 			return fmt.Errorf("memcached holds %q", v)

@@ -145,29 +145,57 @@ func TestTransitionOnce(t *testing.T) {
 }
 
 // TestTransitionAt: a transition carries the time of the change by the
-// readiness' clock, also when it reaches an observer later.
+// readiness' clock, also when it reaches an observer later; one that merges
+// the transitions a busy observer missed (latest wins) carries the latest's.
 func TestTransitionAt(t *testing.T) {
+	var down atomic.Bool
 	clk := newFakeClock()
+	start := clk.Now()
+	entered, block := make(chan struct{}, 1), make(chan struct{})
 	got := make(chan Transition, 4)
-	r, err := NewReadiness(nil, withClock(clk), WithObserver(Observer{StateChanged: func(tr Transition) { got <- tr }}))
+	r, err := NewReadiness([]Checker{Func("db", func(context.Context) error {
+		if down.Load() {
+			return errors.New("down")
+		}
+		return nil
+	})}, WithTTL(time.Millisecond), withClock(clk), WithObserver(Observer{StateChanged: func(tr Transition) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-block
+		got <- tr
+	}}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := clk.Now()
-	r.MarkStarted()
-	clk.advance(7 * time.Second)
-	r.MarkDraining()
-	for _, want := range []struct {
-		to State
-		at time.Time
-	}{{StateReady, started}, {StateDraining, started.Add(7 * time.Second)}} {
+	answer(t, async(func() error { return r.Check(t.Context()) }))
+	r.MarkStarted() // starting -> ready at start: the observer takes it and is busy
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the observer was not called within 10s")
+	}
+	down.Store(true)
+	clk.advance(time.Second)
+	_ = answer(t, async(func() error { return r.Check(t.Context()) })) // ready -> not_ready, queued
+	waitFor(t, func() bool { return r.State() == StateNotReady })
+	clk.advance(6 * time.Second)
+	r.MarkDraining() // not_ready -> draining at start+7s: merged with the queued one
+	close(block)
+
+	want := []Transition{
+		{From: StateStarting, To: StateReady, At: start},
+		{From: StateReady, To: StateDraining, At: start.Add(7 * time.Second)},
+	}
+	for i, w := range want {
 		select {
 		case tr := <-got:
-			if tr.To != want.to || !tr.At.Equal(want.at) {
-				t.Errorf("transition to %s at %s, want to %s at %s", tr.To, tr.At, want.to, want.at)
+			if tr.From != w.From || tr.To != w.To || !tr.At.Equal(w.At) {
+				t.Errorf("transition %d: %s -> %s at %s, want %s -> %s at %s", i, tr.From, tr.To, tr.At, w.From, w.To, w.At)
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no transition to %s within 5s", want.to)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no transition %d within 10s", i)
 		}
 	}
 }
