@@ -22,6 +22,7 @@ func Poll(ctx context.Context, timeout time.Duration, f func(ctx context.Context
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	var prev error // the last attempt's error that the deadline did not cut
 	for {
 		attempt, cancelAttempt := context.WithTimeout(ctx, 2*time.Second)
 		err := f(attempt)
@@ -32,6 +33,13 @@ func Poll(ctx context.Context, timeout time.Duration, f func(ctx context.Context
 		if errors.As(err, new(permanentError)) {
 			return err
 		}
+		if ctx.Err() != nil {
+			if prev != nil && errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("after %s: %w (the attempt before: %v)", timeout, err, prev)
+			}
+			return fmt.Errorf("after %s: %w", timeout, err)
+		}
+		prev = err
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("after %s: %w", timeout, err)
