@@ -35,7 +35,7 @@ func Poll(ctx context.Context, timeout time.Duration, f func(ctx context.Context
 		}
 		if ctx.Err() != nil {
 			if prev != nil && errors.Is(err, context.DeadlineExceeded) {
-				return fmt.Errorf("after %s: %w (the attempt before: %v)", timeout, err, prev)
+				return fmt.Errorf("after %s: %w (the attempt before: %w)", timeout, err, prev)
 			}
 			return fmt.Errorf("after %s: %w", timeout, err)
 		}
