@@ -26,10 +26,10 @@ const (
 //	                                            Unix time of the latest change of state
 //
 // [Probes.Observer] feeds it from the readiness checker; until the first
-// transition the state is "starting", since NewProbes was called. An observer that falls behind is told
-// of the latest state, so the state series always end on the current one;
-// runs beyond its queue are dropped, and [DroppedRuns] counts them. Its
-// methods are safe for concurrent use.
+// transition the state is "starting", since NewProbes was called. An
+// observer that falls behind is told of the latest state, so the state series
+// always end on the current one; runs beyond its queue are dropped, and
+// [DroppedRuns] counts them. Its methods are safe for concurrent use.
 type Probes struct {
 	up       *prometheus.GaugeVec
 	duration *prometheus.HistogramVec
