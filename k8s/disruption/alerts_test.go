@@ -267,7 +267,7 @@ func (k *kind) prometheusScrapes(t *testing.T) {
 }
 
 // noAlertFired fails t if any alert was firing between from and to.
-func (k *kind) noAlertFired(t *testing.T, scenario string, from, to time.Time) {
+func (k *kind) noAlertFired(t testing.TB, scenario string, from, to time.Time) {
 	t.Helper()
 	for _, s := range k.alerts.firedBetween(from, to) {
 		t.Errorf("%s: alert %s fired at +%.1fs", scenario, s.Alert.key(), s.Firing.Sub(from).Seconds())
@@ -278,7 +278,7 @@ func (k *kind) noAlertFired(t *testing.T, scenario string, from, to time.Time) {
 // load and keeps it down until NoReadyPod fires and the fast availability
 // burn (1h/5m) is at least pending, as read from /api/v1/alerts; then starts
 // it again and waits until both have resolved. It returns the times.
-func (k *kind) postgresDownUntilPaged(t *testing.T, since time.Time) string {
+func (k *kind) postgresDownUntilPaged(t testing.TB, since time.Time) string {
 	const limit = 6 * time.Minute
 	fast := map[string]string{"slo": "availability", "long": "1h", "short": "5m"}
 	down := time.Now()
@@ -316,7 +316,7 @@ func (k *kind) postgresDownUntilPaged(t *testing.T, since time.Time) string {
 
 // alertTable logs every alert Prometheus had during the run, with the
 // scenario it began in and its times from that scenario's start.
-func (k *kind) alertTable(t *testing.T, windows []scenarioWindow) {
+func (k *kind) alertTable(t testing.TB, windows []scenarioWindow) {
 	k.alerts.mu.Lock()
 	states := slices.Collect(maps.Values(k.alerts.alerts))
 	k.alerts.mu.Unlock()

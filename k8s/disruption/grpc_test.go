@@ -47,7 +47,7 @@ func (k *kind) logGRPC(name string, s disruption.GRPCSummary, began time.Time) {
 }
 
 // grpcTable prints one line per scenario of what the gRPC clients saw.
-func grpcTable(t *testing.T, results []result) {
+func grpcTable(t testing.TB, results []result) {
 	t.Logf("| scenario (gRPC) | RPCs | RPC/s | failed | by kind | p50 | p99 |")
 	t.Logf("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, r := range results {
@@ -134,7 +134,7 @@ func (k *kind) maxConnectionAge() time.Duration {
 // every pod must answer links RPCs within GRPC_MAX_CONNECTION_AGE + 10 s (the
 // server's own counters, scraped from each pod), and over the next 30 s the
 // pods' counts must differ by at most a factor of 2. It returns the figures.
-func (k *kind) grpcSpread(t *testing.T) string {
+func (k *kind) grpcSpread(t testing.TB) string {
 	age := k.maxConnectionAge()
 	settled := time.Now()
 	base, err := k.linksCalls()

@@ -43,7 +43,7 @@ func env(name, def string) string {
 
 // kind is what the scenarios share: clients, the app's URL, the watchers.
 type kind struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	cs      *kubernetes.Clientset
 	cfg     *rest.Config // of cs
@@ -55,6 +55,49 @@ type kind struct {
 	created []string      // slugs of every 201, all scenarios
 	deleted time.Time     // when the PostgreSQL pod was deleted
 	alerts  *alertWatcher // Prometheus' alerts, polled throughout (alerts_test.go)
+}
+
+// recorder is the testing.TB of TestKind's own checks: it keeps the message of
+// each failure and repeats them all when the test ends, below the tables, so
+// that the tail of a long log (what CI keeps of it) says why the test failed.
+type recorder struct {
+	*testing.T
+	failures []string
+}
+
+func (r *recorder) Error(args ...any) {
+	r.Helper()
+	r.failures = append(r.failures, fmt.Sprint(args...))
+	r.T.Error(args...)
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.Helper()
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+	r.T.Errorf(format, args...)
+}
+
+func (r *recorder) Fatal(args ...any) {
+	r.Helper()
+	r.failures = append(r.failures, fmt.Sprint(args...))
+	r.T.Fatal(args...)
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.Helper()
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+	r.T.Fatalf(format, args...)
+}
+
+// repeat logs the failures again; TestKind runs it as a cleanup.
+func (r *recorder) repeat() {
+	if len(r.failures) == 0 {
+		return
+	}
+	r.Logf("TestKind: %d checks failed:", len(r.failures))
+	for _, f := range r.failures {
+		r.Logf("FAILED: %s", f)
+	}
 }
 
 func setup(t *testing.T) *kind {

@@ -18,7 +18,7 @@ import (
 // networkPolicy: a pod without the app's labels cannot reach PostgreSQL nor
 // memcached while the policies exist, and reaches both without them; then the
 // policies are restored. The app serves throughout (under load).
-func (k *kind) networkPolicy(t *testing.T) string {
+func (k *kind) networkPolicy(t testing.TB) string {
 	image := env("PROBE_IMAGE", "memcached:1.6-alpine")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "np-probe", Namespace: ns, Labels: map[string]string{"app.kubernetes.io/name": "np-probe"}},

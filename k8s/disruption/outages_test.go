@@ -20,7 +20,7 @@ import (
 // memcached on the control-plane node, so only app pods and the cluster's own
 // move). It checks that the app's pods moved to the other worker, then
 // uncordons it.
-func (k *kind) drainWorker(t *testing.T) string {
+func (k *kind) drainWorker(t testing.TB) string {
 	byNode := map[string]int{}
 	for _, p := range k.watch.appPods() {
 		byNode[p.Spec.NodeName]++
@@ -91,7 +91,7 @@ func (k *kind) memcachedOutage() string {
 // assertNoBrownout: a cache outage costs requests no more than twice the p50
 // of the scenario before it, in the same run: the app's circuit breaker skips
 // a memcached it knows is down instead of waiting CACHE_TIMEOUT for it.
-func assertNoBrownout(t *testing.T, outage, before result) {
+func assertNoBrownout(t testing.TB, outage, before result) {
 	t.Helper()
 	ratio := float64(outage.summary.P50) / float64(before.summary.P50)
 	t.Logf("%s: p50 %s, %.2fx the p50 of %s (%s)", outage.name, outage.summary.P50.Round(100*time.Microsecond), ratio,
@@ -104,7 +104,7 @@ func assertNoBrownout(t *testing.T, outage, before result) {
 // assertNoInternalErrors prints a scenario's failures by kind, HTTP and gRPC,
 // and fails on a 500 or an INTERNAL: a database that cannot be reached is 503
 // with Retry-After (UNAVAILABLE), never an internal error.
-func assertNoInternalErrors(t *testing.T, r result) {
+func assertNoInternalErrors(t testing.TB, r result) {
 	t.Helper()
 	byKind := r.summary.ByKind()
 	internal := 0

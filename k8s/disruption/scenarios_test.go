@@ -18,9 +18,12 @@ import (
 
 // TestKind runs every scenario against the cluster of `make kind-up`, in order,
 // each under load, and checks what must hold throughout.
-func TestKind(t *testing.T) {
+func TestKind(tt *testing.T) {
 	start := time.Now()
-	k := setup(t)
+	t := &recorder{T: tt}
+	tt.Cleanup(t.repeat)
+	k := setup(tt)
+	k.t = t
 
 	dep, err := k.cs.AppsV1().Deployments(ns).Get(k.ctx, "gok8s", metav1.GetOptions{})
 	if err != nil {
@@ -34,7 +37,7 @@ func TestKind(t *testing.T) {
 	t.Run("pod security", func(t *testing.T) { k.podSecurity(t) })
 	t.Run("metrics", func(t *testing.T) { k.metrics(t) })
 	t.Run("traces", func(t *testing.T) { k.traces(t) })
-	k.alerts = startAlertWatcher(t)
+	k.alerts = startAlertWatcher(tt)
 	t.Run("prometheus", func(t *testing.T) { k.prometheusScrapes(t) })
 	k.seed()
 
@@ -154,7 +157,7 @@ func (k *kind) assertSpread(t *testing.T) {
 
 // postgresOutage deletes the PostgreSQL pod and measures what the Service and
 // the clients saw until every pod is back.
-func (k *kind) postgresOutage(t *testing.T, since time.Time) string {
+func (k *kind) postgresOutage(t testing.TB, since time.Time) string {
 	deleted := time.Now()
 	if err := k.cs.CoreV1().Pods(ns).Delete(k.ctx, "postgres-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
