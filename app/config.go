@@ -43,6 +43,7 @@ type config struct {
 	MemcachedServers []string      `envconfig:"MEMCACHED_SERVERS" default:"localhost:11211" desc:"memcached servers, host:port,host:port"`
 	CacheTTL         time.Duration `envconfig:"CACHE_TTL" default:"5m" desc:"how long a link stays cached (whole seconds)"`
 	CacheTimeout     time.Duration `envconfig:"CACHE_TIMEOUT" default:"200ms" desc:"bound on one request's time in memcached"`
+	CacheMaxIdle     int           `envconfig:"CACHE_MAX_IDLE_CONNS" default:"16" desc:"idle connections kept per memcached server (about the requests a pod has in flight); calls beyond them dial and close a connection each"`
 
 	ProbeTimeout  time.Duration `envconfig:"PROBE_TIMEOUT" default:"1s" desc:"bound on one readiness check and on a probe's wait"`
 	ProbeTTL      time.Duration `envconfig:"PROBE_TTL" default:"1s" desc:"how long a readiness check's result is reused"`
@@ -179,6 +180,9 @@ func (c config) validate() error {
 	}
 	if c.DatabaseMaxConns < 1 {
 		bad("DATABASE_MAX_CONNS", "must be at least 1")
+	}
+	if c.CacheMaxIdle < 1 {
+		bad("CACHE_MAX_IDLE_CONNS", "must be at least 1")
 	}
 	if _, err := parseDatabaseURL("DATABASE_URL", c.DatabaseURL); err != nil {
 		errs = append(errs, err)

@@ -125,7 +125,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.BuildInfo(version), metrics.Pools(pools))
 
-	cacheOpts := []links.CacheOption{links.WithStats(metrics.NewCache(reg))}
+	cacheOpts := []links.CacheOption{links.WithStats(metrics.NewCache(reg)), links.WithMaxIdleConns(cfg.CacheMaxIdle)}
 	if tr.Enabled() {
 		cacheOpts = append(cacheOpts, links.WithTracerProvider(tr.TracerProvider()))
 	}

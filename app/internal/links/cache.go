@@ -105,6 +105,7 @@ type Cache struct {
 	expires int32 // memcached expiration of links, in seconds
 	ttl     time.Duration
 	timeout time.Duration // one request's time in memcached, in total
+	maxIdle int           // idle connections kept per server; see WithMaxIdleConns
 	log     *slog.Logger
 	stats   CacheStats // nil: none
 	list    serverList
@@ -128,12 +129,14 @@ var _ Repository = (*Cache)(nil)
 // beyond which memcached reads it as a Unix time. Each server must be one
 // memcached process (not a load balancer over several).
 func NewCache(next Repository, servers []string, ttl, timeout time.Duration, log *slog.Logger, opts ...CacheOption) *Cache {
-	dial := func(a string) client {
-		c := memcache.NewFromSelector(probes.MemcachedServer(a))
-		c.Timeout = timeout
-		return c
+	c := withOptions(newCache(next, servers, func(string) client { return nil }, ttl, timeout, log), opts)
+	for _, s := range c.servers {
+		mc := memcache.NewFromSelector(probes.MemcachedServer(s.addr))
+		mc.Timeout = timeout
+		mc.MaxIdleConns = c.maxIdle
+		s.client = mc
 	}
-	return withOptions(newCache(next, servers, dial, ttl, timeout, log), opts)
+	return c
 }
 
 // newCache returns a Cache whose servers use the clients dial returns, one
@@ -141,7 +144,7 @@ func NewCache(next Repository, servers []string, ttl, timeout time.Duration, log
 func newCache(next Repository, servers []string, dial func(addr string) client, ttl, timeout time.Duration, log *slog.Logger) *Cache {
 	list := serverList(slices.Clone(servers))
 	return &Cache{next: next, expires: expiration(ttl), ttl: ttl, timeout: timeout, log: log,
-		list: list, servers: newServers(list, dial), every: retryEvery, stop: make(chan struct{})}
+		list: list, servers: newServers(list, dial), maxIdle: DefaultMaxIdleConns, every: retryEvery, stop: make(chan struct{})}
 }
 
 // Close ends the goroutines that retry tombstones and attempt servers whose

@@ -438,3 +438,141 @@ func BenchmarkCacheGet(b *testing.B) {
 		})
 	}
 }
+
+// countingMemcached is a memcached stand-in on loopback that counts the
+// connections it accepts. Every read misses after delay (so that calls
+// overlap) and every store is refused, which sends each read to the
+// repository without ever opening the breaker.
+type countingMemcached struct {
+	addr     string
+	mu       sync.Mutex
+	accepted int
+	conns    []net.Conn // to close when the test ends: clients keep theirs open
+}
+
+func startCountingMemcached(t *testing.T, delay time.Duration) *countingMemcached {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &countingMemcached{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		m.mu.Lock()
+		for _, c := range m.conns {
+			c.Close()
+		}
+		m.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			m.mu.Lock()
+			m.accepted++
+			m.conns = append(m.conns, conn)
+			m.mu.Unlock()
+			wg.Go(func() { m.serve(conn, delay) })
+		}
+	})
+	return m
+}
+
+func (m *countingMemcached) serve(conn net.Conn, delay time.Duration) {
+	defer conn.Close()
+	buf := make([]byte, 4096)
+	var pending []byte
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return
+		}
+		pending = append(pending, buf[:n]...)
+		for {
+			line, rest, ok := bytes.Cut(pending, []byte("\r\n"))
+			if !ok {
+				break
+			}
+			var reply string
+			switch verb, _, _ := strings.Cut(string(line), " "); verb {
+			case "get", "gets":
+				time.Sleep(delay) // a slow server, so that calls overlap
+				reply = "END\r\n"
+			case "set", "add", "cas", "replace":
+				_, data, ok := bytes.Cut(rest, []byte("\r\n")) // the value's line
+				if !ok {
+					return // the value in the next read: not from gomemcache
+				}
+				rest = data
+				reply = "NOT_STORED\r\n"
+			case "delete":
+				reply = "NOT_FOUND\r\n"
+			default:
+				reply = "ERROR\r\n"
+			}
+			pending = rest
+			if _, err := io.WriteString(conn, reply); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (m *countingMemcached) connections() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.accepted
+}
+
+// TestCacheKeepsConnections: rounds of 8 reads in parallel reuse the
+// connections of the previous round with NewCache's default idle pool,
+// instead of dialing one per call beyond gomemcache's 2 idle connections.
+func TestCacheKeepsConnections(t *testing.T) {
+	const readers, reads = 8, 20
+	for _, tc := range []struct {
+		name     string
+		opts     []CacheOption
+		min, max int // connections accepted
+	}{
+		{"default", nil, 1, readers},
+		{"WithMaxIdleConns(8)", []CacheOption{WithMaxIdleConns(readers)}, 1, readers},
+		{"WithMaxIdleConns(1)", []CacheOption{WithMaxIdleConns(1)}, 2 * readers, readers * reads},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := startCountingMemcached(t, 2*time.Millisecond)
+			repo := newMemRepo()
+			for i := range readers {
+				if _, err := repo.Create(t.Context(), fmt.Sprint("go", i), "https://go.dev"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var errs lockedBuffer
+			c := NewCache(repo, []string{m.addr}, time.Minute, 5*time.Second, slog.New(slog.NewTextHandler(&errs, &slog.HandlerOptions{Level: slog.LevelWarn})), tc.opts...)
+			t.Cleanup(func() { _ = c.Close() })
+			for range reads { // in rounds: the connections of one round are idle in the next
+				var wg sync.WaitGroup
+				for i := range readers {
+					wg.Go(func() {
+						if l, err := c.Get(t.Context(), fmt.Sprint("go", i)); err != nil || l.URL != "https://go.dev" {
+							t.Errorf("Get = %+v, %v", l, err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			n := m.connections()
+			t.Logf("%d readers x %d reads: %d connections", readers, reads, n)
+			if n < tc.min || n > tc.max {
+				t.Errorf("memcached accepted %d connections, want %d to %d", n, tc.min, tc.max)
+			}
+			if errs.String() != "" {
+				t.Errorf("the cache logged:\n%s", errs.String())
+			}
+		})
+	}
+}

@@ -45,6 +45,22 @@ func WithStats(s CacheStats) CacheOption {
 	return func(c *Cache) { c.stats = s }
 }
 
+// DefaultMaxIdleConns is the number of idle connections a Cache made by
+// [NewCache] keeps per memcached server unless [WithMaxIdleConns] says
+// otherwise. gomemcache's own default, 2, is too few for a server with a
+// handful of requests in flight: each call beyond the second dials a new
+// connection and closes it after use, which costs a TCP handshake (and, where
+// NetworkPolicies are enforced, a policy decision) per cache read.
+const DefaultMaxIdleConns = 16
+
+// WithMaxIdleConns makes the Cache keep up to n idle connections per memcached
+// server (default: [DefaultMaxIdleConns]); set it to about the number of
+// requests a pod has in flight at its busiest. It has no effect on a Cache
+// not made by [NewCache].
+func WithMaxIdleConns(n int) CacheOption {
+	return func(c *Cache) { c.maxIdle = n }
+}
+
 func withOptions(c *Cache, opts []CacheOption) *Cache {
 	for _, opt := range opts {
 		opt(c)
