@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -273,15 +272,15 @@ func TestTransitionLogs(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or 5 s pass.
+// waitFor polls cond until it holds, and fails t after 30 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a timing assertion
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+			t.Fatal("condition not met within 30s")
 		}
-		runtime.Gosched()
+		time.Sleep(time.Millisecond) // poll; a spin would take the CPU from what it waits for
 	}
 }
 
