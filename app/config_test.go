@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gok8s/gok8s/app/internal/links"
 	"github.com/gok8s/gok8s/probes"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -212,5 +214,18 @@ func TestDatabaseURLErrors(t *testing.T) {
 				t.Errorf("%s: %q, want an error naming DATABASE_URL without the password", tt.name, err)
 			}
 		})
+	}
+}
+
+// TestCacheMaxIdleDefault: CACHE_MAX_IDLE_CONNS defaults to the links
+// package's own default (envconfig's tag must be a literal, so it is written
+// twice; this keeps the two equal).
+func TestCacheMaxIdleDefault(t *testing.T) {
+	f, ok := reflect.TypeFor[config]().FieldByName("CacheMaxIdle")
+	if !ok {
+		t.Fatal("config has no field CacheMaxIdle")
+	}
+	if got, want := f.Tag.Get("default"), fmt.Sprint(links.DefaultMaxIdleConns); got != want {
+		t.Errorf("CACHE_MAX_IDLE_CONNS defaults to %s, links.DefaultMaxIdleConns is %s", got, want)
 	}
 }
