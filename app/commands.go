@@ -194,7 +194,7 @@ func grpcHealthcheck(ctx context.Context, cfg config, service string, stdout io.
 
 // migrate applies the migrations to DATABASE_URL.
 func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
-	pool, err := newPool("DATABASE_URL", cfg.DatabaseURL, 2, nil)
+	pool, err := newPool("DATABASE_URL", cfg.DatabaseURL, 0, 2, nil)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ type config struct {
 	DatabaseURL        string        `envconfig:"DATABASE_URL" default:"postgres://postgres:postgres@localhost:5432/gok8s?sslmode=disable" desc:"PostgreSQL URL of the store (its password is never logged)" secret:"true"`
 	ExtraDatabaseURLs  databaseURLs  `envconfig:"EXTRA_DATABASE_URLS" desc:"more databases to probe, as name=url,name=url" secret:"true"`
 	DatabaseMaxConns   int32         `envconfig:"DATABASE_MAX_CONNS" default:"10" desc:"connections per pool"`
+	DatabaseMinConns   int32         `envconfig:"DATABASE_MIN_CONNS" default:"4" desc:"connections of DATABASE_URL's pool opened before the pod turns ready, and kept open"`
 	DatabaseRetryAfter time.Duration `envconfig:"DATABASE_RETRY_AFTER" default:"5s" desc:"Retry-After of the 503 answered while PostgreSQL cannot be reached (whole seconds, rounded up)"`
 
 	MemcachedServers []string      `envconfig:"MEMCACHED_SERVERS" default:"localhost:11211" desc:"memcached servers, host:port,host:port"`
@@ -180,6 +181,9 @@ func (c config) validate() error {
 	}
 	if c.DatabaseMaxConns < 1 {
 		bad("DATABASE_MAX_CONNS", "must be at least 1")
+	}
+	if c.DatabaseMinConns < 0 || c.DatabaseMinConns > c.DatabaseMaxConns {
+		bad("DATABASE_MIN_CONNS", "must be between 0 and DATABASE_MAX_CONNS")
 	}
 	if c.CacheMaxIdle < 1 {
 		bad("CACHE_MAX_IDLE_CONNS", "must be at least 1")

@@ -219,7 +219,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Info("admin listening", "addr", aln.Addr().String(), "paths", "/metrics /debug/pprof/")
 	}
 
-	// Ready once migrations are applied; until then /livez answers and /readyz is 503.
+	// Ready once migrations are applied and the pool's DATABASE_MIN_CONNS are
+	// open; until then /livez answers and /readyz is 503.
 	startCtx, cancelStart := context.WithCancel(ctx)
 	defer cancelStart()
 	go startUp(startCtx, pools["default"], ready, log)

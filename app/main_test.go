@@ -24,6 +24,8 @@ func TestRunConfigErrors(t *testing.T) {
 	}{
 		{map[string]string{"SHUTDOWN_DELAY": "abc"}, `app: SHUTDOWN_DELAY: "abc" is not a valid duration (like 500ms, 5s or 1m)` + "\n"},
 		{map[string]string{"DATABASE_MAX_CONNS": "ten"}, `app: DATABASE_MAX_CONNS: "ten" is not a valid whole number` + "\n"},
+		{map[string]string{"DATABASE_MIN_CONNS": "11"}, "app: DATABASE_MIN_CONNS: must be between 0 and DATABASE_MAX_CONNS\n"},
+		{map[string]string{"DATABASE_MIN_CONNS": "-1"}, "app: DATABASE_MIN_CONNS: must be between 0 and DATABASE_MAX_CONNS\n"},
 		{map[string]string{"PROBE_TIMEOUT": "0s"}, "app: PROBE_TIMEOUT: must be more than 0\n"},
 		{map[string]string{"DATABASE_RETRY_AFTER": "0s"}, "app: DATABASE_RETRY_AFTER: must be more than 0\n"},
 		{map[string]string{"SHUTDOWN_DELAY": "-1s"}, "app: SHUTDOWN_DELAY: must not be negative\n"},

@@ -413,8 +413,9 @@ func TestStartBeforeDatabase(t *testing.T) {
 	port := e2e.FreePort(t)
 	mc := e2e.StartMemcached(t, "")
 	url := "postgres://postgres:postgres@127.0.0.1:" + port + "/gok8s?sslmode=disable"
+	adminAddr := "127.0.0.1:" + e2e.FreePort(t)
 	started := time.Now()
-	a := startApp(t, "DATABASE_URL="+url, "MEMCACHED_SERVERS="+mc.Addr)
+	a := startApp(t, "DATABASE_URL="+url, "MEMCACHED_SERVERS="+mc.Addr, "ADMIN_ADDR="+adminAddr, "DATABASE_MIN_CONNS=4")
 
 	// Two TTL windows without a database: live, not ready, still running.
 	deadline := time.Now().Add(2 * probeTTL)
@@ -438,6 +439,17 @@ func TestStartBeforeDatabase(t *testing.T) {
 	d := a.waitStatus("/readyz", 200, 60*time.Second)
 	t.Logf("database answered %s after the app started; /readyz 200 %s later, same process",
 		answered.Sub(started).Round(time.Millisecond), d.Round(time.Millisecond))
+
+	// The pool's own attempt to open DATABASE_MIN_CONNS failed while the
+	// database was absent, and pgxpool tries again only a minute later: the
+	// connections open now are the ones start-up opened before turning ready.
+	m := newAdminClient(t, adminAddr).mustScrape()
+	total := m.get("gok8s_pgxpool_total_connections", "pool", "default")
+	open := total - m.get("gok8s_pgxpool_constructing_connections", "pool", "default")
+	if !(open >= 4) {
+		t.Errorf("ready with %v connections open in the pool (%v in all), want DATABASE_MIN_CONNS=4", open, total)
+	}
+	t.Logf("ready with %v connections open in the pool", open)
 }
 
 // Scenario 10: three instances start at once on a fresh database; the schema
