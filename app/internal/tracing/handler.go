@@ -1,30 +1,114 @@
 package tracing
 
 import (
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/metric/noop"
+	"github.com/gok8s/gok8s/app/internal/recorder"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
+// scope names the tracer of the app's server spans.
+const scope = "github.com/gok8s/gok8s/app/internal/tracing"
+
 // Handler returns a [http.Handler] that serves each request through h inside
-// a server span (otelhttp): the span continues the trace of an incoming W3C
-// traceparent (and tracestate), the request's context carries its baggage,
-// and the span's attributes follow the HTTP semantic conventions (the path
-// without the query). The span is named by the method alone until [Tracing.Route]
-// names it by the route. When tracing is off, Handler returns h.
+// a server span: the span continues the trace of an incoming W3C traceparent
+// (and tracestate), the request's context carries its baggage, and a sampled
+// span carries the HTTP semantic conventions' attributes (the method, the
+// path without the query, scheme, server and client addresses, protocol
+// version, user agent; then the response's status, an error status from
+// 500 on). The span is named by the method alone until [Tracing.Route] names
+// it by the route. When tracing is off, Handler returns h.
+//
+// An unsampled request costs the context extraction and one non-recording
+// span: no attributes are built and the writer is not wrapped. otelhttp,
+// which this replaces, built its trace and metric attributes and wrapped the
+// writer and the body on every request: in BenchmarkChain on an idle machine
+// an unsampled request cost 5.6 µs and 33 allocations over tracing off
+// through otelhttp, 1.6 µs and 10 here; a sampled one 19 µs, 12.5 µs here.
+// Samplers therefore see no attributes at the span's start; the SDK's own
+// (always_on, traceidratio, parentbased_*) read none.
 //
 // Mount it behind middleware.Probes, so that probes create no span.
 func (t *Tracing) Handler(h http.Handler) http.Handler {
 	if !t.Enabled() {
 		return h
 	}
-	return otelhttp.NewHandler(h, "http", otelhttp.WithTracerProvider(t.provider),
-		otelhttp.WithPropagators(t.propagator), // The app has its own HTTP metrics (gok8s_http_*); no global meter provider.
-		otelhttp.WithMeterProvider(noop.NewMeterProvider()))
+	tracer := t.provider.Tracer(scope)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, method(r.Method), trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		r = r.WithContext(ctx)
+		if !span.IsRecording() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		span.SetAttributes(requestAttributes(r)...)
+		rec := recorder.Wrap(w)
+		h.ServeHTTP(rec, r)
+		status := rec.Status()
+		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, "")
+			span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
+		}
+	})
+}
+
+// requestAttributes returns the semantic conventions' attributes of r's
+// server span.
+func requestAttributes(r *http.Request) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 11)
+	if m := method(r.Method); m == "HTTP" {
+		attrs = append(attrs, semconv.HTTPRequestMethodOther, semconv.HTTPRequestMethodOriginal(r.Method))
+	} else {
+		attrs = append(attrs, semconv.HTTPRequestMethodKey.String(m))
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	attrs = append(attrs, semconv.URLPath(r.URL.Path), semconv.URLScheme(scheme))
+	if host, port := splitHostPort(r.Host); host != "" {
+		attrs = append(attrs, semconv.ServerAddress(host))
+		if port > 0 {
+			attrs = append(attrs, semconv.ServerPort(port))
+		}
+	}
+	if host, port := splitHostPort(r.RemoteAddr); host != "" {
+		attrs = append(attrs, semconv.ClientAddress(host), semconv.NetworkPeerAddress(host))
+		if port > 0 {
+			attrs = append(attrs, semconv.NetworkPeerPort(port))
+		}
+	}
+	switch {
+	case r.ProtoMajor == 1 && r.ProtoMinor == 1:
+		attrs = append(attrs, semconv.NetworkProtocolVersion("1.1"))
+	case r.ProtoMajor == 2:
+		attrs = append(attrs, semconv.NetworkProtocolVersion("2"))
+	}
+	if ua := r.UserAgent(); ua != "" {
+		attrs = append(attrs, semconv.UserAgentOriginal(ua))
+	}
+	return attrs
+}
+
+// splitHostPort returns the host and port of hostport ("host:port",
+// "[v6]:port" or a host alone); port is 0 when absent or not a number.
+func splitHostPort(hostport string) (string, int) {
+	host, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return strings.Trim(hostport, "[]"), 0
+	}
+	port, _ := strconv.Atoi(p)
+	return host, port
 }
 
 // Route returns a [http.Handler] that calls mux and then names the request's

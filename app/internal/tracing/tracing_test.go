@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -222,13 +224,7 @@ func TestShutdownBounded(t *testing.T) {
 // handler sees the incoming baggage in its context; Route names the span by
 // the mux pattern and an unknown method as HTTP.
 func TestHandlerPropagation(t *testing.T) {
-	clearEnv(t)
-	exp := tracetest.NewInMemoryExporter()
-	tr, err := New(t.Context(), "v1", prometheus.NewRegistry(), discard(), WithSpanExporter(exp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Shutdown(context.Background())
+	tr, exp := inMemory(t)
 	var member string
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -258,5 +254,80 @@ func TestHandlerPropagation(t *testing.T) {
 	}
 	if member != "acme" {
 		t.Errorf("baggage tenant = %q, want acme", member)
+	}
+}
+
+// inMemory returns tracing that exports to an in-memory exporter, shut down
+// when t ends.
+func inMemory(t *testing.T) (*Tracing, *tracetest.InMemoryExporter) {
+	t.Helper()
+	clearEnv(t)
+	exp := tracetest.NewInMemoryExporter()
+	tr, err := New(t.Context(), "v1", prometheus.NewRegistry(), discard(), WithSpanExporter(exp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	return tr, exp
+}
+
+// TestHandlerAttributes: a sampled request's server span carries the HTTP
+// semantic conventions' attributes, the response's status, and an error
+// status from 500 on only; a method outside RFC 9110 is _OTHER with the
+// original beside it.
+func TestHandlerAttributes(t *testing.T) {
+	tr, exp := inMemory(t)
+	h := tr.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("status"))
+		if code != 0 {
+			w.WriteHeader(code)
+		}
+		_, _ = io.WriteString(w, "body")
+	}))
+
+	tests := []struct {
+		name, method, target string
+		want                 map[string]string // "-": absent
+		error                bool
+	}{
+		{"ok", "GET", "http://links.example:8080/go?status=0", map[string]string{
+			"http.request.method": "GET", "url.path": "/go", "url.scheme": "http", "server.address": "links.example",
+			"server.port": "8080", "client.address": "192.0.2.1", "network.peer.port": "1234",
+			"network.protocol.version": "1.1", "user_agent.original": "probe/1", "http.response.status_code": "200",
+			"error.type": "-", "http.request.method_original": "-"}, false},
+		{"redirect", "HEAD", "http://links.example/go?status=302", map[string]string{
+			"http.request.method": "HEAD", "server.port": "-", "http.response.status_code": "302", "error.type": "-"}, false},
+		{"client error", "GET", "/nope?status=404", map[string]string{"http.response.status_code": "404", "error.type": "-"}, false},
+		{"server error", "POST", "/api/links?status=503", map[string]string{"http.response.status_code": "503", "error.type": "503"}, true},
+		{"unknown method", "BREW", "/pot?status=418", map[string]string{
+			"http.request.method": "_OTHER", "http.request.method_original": "BREW", "http.response.status_code": "418"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exp.Reset()
+			r := httptest.NewRequest(tt.method, tt.target, nil)
+			r.RemoteAddr = "192.0.2.1:1234"
+			r.Header.Set("User-Agent", "probe/1")
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			if err := tr.ForceFlush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			spans := exp.GetSpans()
+			if len(spans) != 1 {
+				t.Fatalf("%d spans, want 1", len(spans))
+			}
+			got := map[string]string{}
+			for _, kv := range spans[0].Attributes {
+				got[string(kv.Key)] = kv.Value.String()
+			}
+			for k, v := range tt.want {
+				if g, ok := got[k]; v == "-" && ok || v != "-" && g != v {
+					t.Errorf("%s = %q (present %v), want %q", k, g, ok, v)
+				}
+			}
+			if isErr := spans[0].Status.Code == codes.Error; isErr != tt.error {
+				t.Errorf("status %v, want error %v", spans[0].Status, tt.error)
+			}
+		})
 	}
 }
