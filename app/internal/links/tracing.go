@@ -3,10 +3,9 @@ package links
 import (
 	"context"
 	"errors"
-	"net"
-	"strconv"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gok8s/gok8s/app/internal/tracing"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -42,14 +41,10 @@ func (c *Cache) startSpan(ctx context.Context, op, addr string) trace.Span {
 	if c.tracing.tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
 		return nil
 	}
-	attrs := []attribute.KeyValue{semconv.DBSystemNameMemcached, semconv.DBOperationName(op)}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil { // a Unix socket
-		host = addr
-	}
-	attrs = append(attrs, semconv.ServerAddress(host))
-	if p, err := strconv.Atoi(port); err == nil {
-		attrs = append(attrs, semconv.ServerPort(p))
+	host, port := tracing.HostPort(addr) // a Unix socket: the path, no port
+	attrs := []attribute.KeyValue{semconv.DBSystemNameMemcached, semconv.DBOperationName(op), semconv.ServerAddress(host)}
+	if port > 0 {
+		attrs = append(attrs, semconv.ServerPort(port))
 	}
 	_, span := c.tracing.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return span

@@ -76,13 +76,13 @@ func requestAttributes(r *http.Request) []attribute.KeyValue {
 		scheme = "https"
 	}
 	attrs = append(attrs, semconv.URLPath(r.URL.Path), semconv.URLScheme(scheme))
-	if host, port := splitHostPort(r.Host); host != "" {
+	if host, port := HostPort(r.Host); host != "" {
 		attrs = append(attrs, semconv.ServerAddress(host))
 		if port > 0 {
 			attrs = append(attrs, semconv.ServerPort(port))
 		}
 	}
-	if host, port := splitHostPort(r.RemoteAddr); host != "" {
+	if host, port := HostPort(r.RemoteAddr); host != "" {
 		attrs = append(attrs, semconv.ClientAddress(host), semconv.NetworkPeerAddress(host))
 		if port > 0 {
 			attrs = append(attrs, semconv.NetworkPeerPort(port))
@@ -100,14 +100,15 @@ func requestAttributes(r *http.Request) []attribute.KeyValue {
 	return attrs
 }
 
-// splitHostPort returns the host and port of hostport ("host:port",
-// "[v6]:port" or a host alone); port is 0 when absent or not a number.
-func splitHostPort(hostport string) (string, int) {
+// HostPort returns the host and port of hostport ("host:port", "[v6]:port",
+// or a host or socket path alone) for the server.* and client.* attributes
+// of a span; port is 0 when absent or not a number.
+func HostPort(hostport string) (host string, port int) {
 	host, p, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return strings.Trim(hostport, "[]"), 0
 	}
-	port, _ := strconv.Atoi(p)
+	port, _ = strconv.Atoi(p)
 	return host, port
 }
 
